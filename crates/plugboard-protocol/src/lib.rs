@@ -1,0 +1,1 @@
+//! Wire contracts (filled in by the process-runtime work).

@@ -1,0 +1,1 @@
+//! Plugboard facade.

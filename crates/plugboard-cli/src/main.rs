@@ -1,1 +1,5 @@
-fn main() {}
+//! The `plugboard` command: the operators' tool and Plugboard's reference host application.
+
+fn main() -> std::process::ExitCode {
+    plugboard_cli::main_with(plugboard_examples::register)
+}

@@ -4,9 +4,14 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use semver::VersionReq;
+use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::{Duration, Permissions, PluginId};
+use crate::location::LocationIndex;
+use crate::parse::{did_you_mean, parse, Document};
+use crate::validate::{self, Report};
+use crate::values::quoted;
+use crate::{Duration, ManifestErrors, Permissions, PluginId};
 
 /// A parsed and validated `config.yaml`.
 ///
@@ -24,23 +29,65 @@ pub struct HostConfig {
     #[serde(default)]
     pub logging: LoggingConfig,
     /// Plugins that must be present, by name or as a map with settings.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub plugins: Vec<PluginEntry>,
     /// Where plugins are discovered.
     #[serde(default)]
     pub directories: Directories,
     /// Logs, storage and caches. Default: `.plugboard/` beside the config file.
-    #[serde(default)]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "lossy_option_path"
+    )]
     pub state_dir: Option<PathBuf>,
     /// Lifecycle hook settings.
     #[serde(default)]
     pub hooks: HookSettings,
     /// The reference application's data pipeline.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pipeline: Option<Pipeline>,
 }
 
 impl HostConfig {
+    /// Parses and validates a host configuration. `file` names the source in error messages.
+    ///
+    /// # Errors
+    /// A syntax or type error (serde stops at the first), or else every semantic problem; each
+    /// with its line, column and field.
+    ///
+    /// ```
+    /// use plugboard_manifest::HostConfig;
+    ///
+    /// let config = HostConfig::from_yaml_str("plugins:\n  - sample-plugin\n", "config.yaml")?;
+    /// assert!(config.plugin("sample-plugin").is_some());
+    /// # Ok::<(), plugboard_manifest::ManifestErrors>(())
+    /// ```
+    pub fn from_yaml_str(text: &str, file: &str) -> Result<HostConfig, ManifestErrors> {
+        let (config, index) = parse::<HostConfig>(text, file, Document::HostConfig)?;
+        let mut report = Report::new(file, &index);
+        validate::config::check(&config, &mut report);
+        report.finish().map(|()| config)
+    }
+
+    /// Runs the semantic checks on a configuration built in code; problems carry no position.
+    ///
+    /// # Errors
+    /// Every problem found.
+    pub fn validate(&self, file: &str) -> Result<(), ManifestErrors> {
+        let index = LocationIndex::empty();
+        let mut report = Report::new(file, &index);
+        validate::config::check(self, &mut report);
+        report.finish()
+    }
+
+    /// Writes the configuration as YAML that [`HostConfig::from_yaml_str`] reads back, leaving
+    /// out what has its default value. Paths that are not valid UTF-8 are written lossily.
+    pub fn to_yaml_string(&self) -> String {
+        // Every field serializes to plain YAML (paths lossily): nothing here can fail.
+        serde_norway::to_string(self).unwrap_or_default()
+    }
+
     /// Makes every relative path absolute against `base` (the config file's directory) and
     /// fills in the defaults that depend on it (`state_dir`).
     pub fn resolve_paths(&mut self, base: &Path) {
@@ -176,17 +223,21 @@ impl Serialize for LogLevel {
 
 impl<'de> Deserialize<'de> for LogLevel {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(d)?;
-        LogLevel::parse(&text).ok_or_else(|| {
-            serde::de::Error::custom(format!(
-                "unknown log level {text:?}; use CRITICAL, ERROR, WARNING, INFO, DEBUG or TRACE"
-            ))
+        crate::values::deserialize_parsed(d, "a log level", |text| {
+            LogLevel::parse(text).ok_or_else(|| {
+                let spellings = ["CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG", "TRACE"];
+                let advice = match did_you_mean(text, spellings) {
+                    Some(best) => format!("did you mean `{best}`?"),
+                    None => "use CRITICAL, ERROR, WARNING, INFO, DEBUG or TRACE".to_owned(),
+                };
+                format!("unknown log level {}; {advice}", quoted(text))
+            })
         })
     }
 }
 
 /// One entry of `plugins:`: a bare id, or a map with settings.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PluginEntry {
     /// The plugin's id.
     pub id: PluginId,
@@ -213,39 +264,111 @@ impl PluginEntry {
     }
 }
 
+/// A bare id is written as a plain string; anything more as a mapping with only the keys
+/// that differ from the defaults.
+impl Serialize for PluginEntry {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        if self.version.is_none() && self.enabled && self.config.is_none() && self.grant.is_none() {
+            return self.id.serialize(s);
+        }
+        let mut map = s.serialize_map(None)?;
+        map.serialize_entry("id", &self.id)?;
+        if let Some(version) = &self.version {
+            map.serialize_entry("version", version)?;
+        }
+        if !self.enabled {
+            map.serialize_entry("enabled", &false)?;
+        }
+        if let Some(config) = &self.config {
+            map.serialize_entry("config", config)?;
+        }
+        if let Some(grant) = &self.grant {
+            map.serialize_entry("grant", grant)?;
+        }
+        map.end()
+    }
+}
+
 impl<'de> Deserialize<'de> for PluginEntry {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(deny_unknown_fields)]
-        struct Full {
-            id: PluginId,
-            #[serde(default)]
-            version: Option<VersionReq>,
-            #[serde(default = "yes")]
-            enabled: bool,
-            #[serde(default)]
-            config: Option<serde_json::Value>,
-            #[serde(default)]
-            grant: Option<Permissions>,
+        // A visitor rather than an untagged enum or a detour through a YAML value: both would
+        // lose the position and the path of an error inside the mapping form.
+        d.deserialize_any(EntryVisitor)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(field_identifier, rename_all = "lowercase")]
+enum EntryField {
+    Id,
+    Version,
+    Enabled,
+    Config,
+    Grant,
+}
+
+struct EntryVisitor;
+
+impl<'de> Visitor<'de> for EntryVisitor {
+    type Value = PluginEntry;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a plugin id, or a mapping with `id` and optionally `version`, `enabled`, `config` and `grant`")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<PluginEntry, E> {
+        PluginId::new(v).map(PluginEntry::new).map_err(E::custom)
+    }
+
+    // An id made of digits only reads as a YAML number.
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<PluginEntry, E> {
+        self.visit_str(&v.to_string())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<PluginEntry, A::Error> {
+        let mut id = None;
+        let mut version = None;
+        let mut enabled = None;
+        let mut config = None;
+        let mut grant = None;
+        fn once<T, E: de::Error>(
+            slot: &mut Option<T>,
+            value: T,
+            name: &'static str,
+        ) -> Result<(), E> {
+            if slot.replace(value).is_some() {
+                return Err(E::duplicate_field(name));
+            }
+            Ok(())
         }
-        fn yes() -> bool {
-            true
+        while let Some(field) = map.next_key::<EntryField>()? {
+            match field {
+                EntryField::Id => once(&mut id, map.next_value::<PluginId>()?, "id")?,
+                EntryField::Version => once(
+                    &mut version,
+                    map.next_value::<Option<VersionReq>>()?,
+                    "version",
+                )?,
+                EntryField::Enabled => once(&mut enabled, map.next_value::<bool>()?, "enabled")?,
+                EntryField::Config => once(
+                    &mut config,
+                    map.next_value::<Option<serde_json::Value>>()?,
+                    "config",
+                )?,
+                EntryField::Grant => once(
+                    &mut grant,
+                    map.next_value::<Option<Permissions>>()?,
+                    "grant",
+                )?,
+            }
         }
-        // Untagged enums hide the inner error; try the two shapes explicitly so that a bad
-        // key in the map form is reported as such.
-        let value = serde_norway::Value::deserialize(d)?;
-        if value.is_string() {
-            let id: PluginId =
-                serde_norway::from_value(value).map_err(serde::de::Error::custom)?;
-            return Ok(PluginEntry::new(id));
-        }
-        let full: Full = serde_norway::from_value(value).map_err(serde::de::Error::custom)?;
         Ok(PluginEntry {
-            id: full.id,
-            version: full.version,
-            enabled: full.enabled,
-            config: full.config,
-            grant: full.grant,
+            id: id.ok_or_else(|| de::Error::missing_field("id"))?,
+            version: version.flatten(),
+            enabled: enabled.unwrap_or(true),
+            config: config.flatten(),
+            grant: grant.flatten(),
         })
     }
 }
@@ -255,10 +378,18 @@ impl<'de> Deserialize<'de> for PluginEntry {
 #[serde(deny_unknown_fields)]
 pub struct Directories {
     /// The application's own plugins; only those listed in its index file are accepted.
-    #[serde(default)]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "lossy_option_path"
+    )]
     pub bundled: Option<PathBuf>,
     /// Users' plugins.
-    #[serde(default)]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        serialize_with = "lossy_paths"
+    )]
     pub external: Vec<PathBuf>,
 }
 
@@ -310,10 +441,10 @@ fn stdout() -> Endpoint {
 #[serde(deny_unknown_fields)]
 pub struct PipelineStep {
     /// Call this plugin.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plugin: Option<PluginId>,
     /// Or call the implementation of this extension point (the highest-priority one).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub point: Option<String>,
     /// The method to call.
     pub method: String,
@@ -339,10 +470,25 @@ impl Serialize for Endpoint {
 
 impl<'de> Deserialize<'de> for Endpoint {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(d)?;
-        Ok(match text.as_str() {
-            "stdin" | "stdout" | "-" => Endpoint::Stdio,
-            _ => Endpoint::File(PathBuf::from(text)),
+        crate::values::deserialize_parsed(d, "`stdin`, `stdout` or a file path", |text| {
+            Ok(match text {
+                "stdin" | "stdout" | "-" => Endpoint::Stdio,
+                _ => Endpoint::File(PathBuf::from(text)),
+            })
         })
     }
 }
+
+fn lossy_option_path<S: Serializer>(path: &Option<PathBuf>, s: S) -> Result<S::Ok, S::Error> {
+    match path {
+        Some(p) => s.serialize_some(&p.to_string_lossy()),
+        None => s.serialize_none(),
+    }
+}
+
+fn lossy_paths<S: Serializer>(paths: &[PathBuf], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(paths.iter().map(|p| p.to_string_lossy()))
+}
+
+#[cfg(test)]
+pub(crate) mod tests;

@@ -11,14 +11,63 @@
 //! let manifest = Manifest::from_yaml_str(
 //!     "id: text-tools\nversion: 1.2.0\napi: \"^1\"\nruntime: builtin\nentry: text_tools\n",
 //!     "plugin.yaml",
-//! )
-//! .unwrap();
+//! )?;
 //! assert_eq!(manifest.id.as_str(), "text-tools");
+//! # Ok::<(), plugboard_manifest::ManifestErrors>(())
 //! ```
+//!
+//! # Core concepts
+//! - [`Manifest`]: one plugin's descriptor, from its `plugin.yaml`
+//!   ([`Manifest::from_yaml_str`]) or, for a `.wasm` or shared library dropped in a plugin
+//!   directory without one, from its file name ([`Manifest::for_bare_artifact`]).
+//! - [`HostConfig`]: the operator's `config.yaml` ([`HostConfig::from_yaml_str`]).
+//! - [`ManifestErrors`]: every [`Problem`] found, each printed as
+//!   `file:line:column: field: message (hint: ...)`.
+//!
+//! Parsing runs in two passes. serde turns the text into typed values and stops at the first
+//! syntax or type error; the semantic checks then run over the whole value and report every
+//! problem at once, each placed at the line and column of the value it concerns. Every key is
+//! documented in `docs/manifest.md` and `docs/config.md`.
 #![deny(missing_docs)]
 
-mod manifest;
-
-pub use manifest::*;
+mod bare;
 mod config;
-pub use config::*;
+mod error;
+mod id;
+mod location;
+mod manifest;
+mod parse;
+mod runtime;
+mod validate;
+mod values;
+
+#[cfg(test)]
+mod proptests;
+#[cfg(test)]
+mod regressions;
+
+pub use bare::is_bare_artifact_name;
+pub use config::{
+    Directories, Endpoint, HookSettings, HostConfig, LogLevel, LoggingConfig, Pipeline,
+    PipelineStep, PluginEntry, RegistryConfig,
+};
+pub use error::{ManifestErrors, Problem};
+pub use id::{InvalidId, PluginId};
+pub use manifest::{
+    Activation, Cardinality, Codec, ConfigSection, ExtensionPointDecl, FsPermissions, Manifest,
+    Permissions, Provide, RuntimeKind, PLUGIN_API_VERSION,
+};
+pub use parse::MAX_DOCUMENT_BYTES;
+pub use runtime::{
+    Handshake, NativeIsolation, NativeSettings, ProcessProtocol, ProcessSettings, RestartPolicy,
+    RestartWhen, WasmAbi, WasmSettings,
+};
+pub use values::{ByteSize, Duration, Integrity, Toggle};
+
+// The host shares parsed manifests and configurations between threads.
+const _: () = {
+    const fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Manifest>();
+    assert_send_sync::<HostConfig>();
+    assert_send_sync::<ManifestErrors>();
+};

@@ -1,0 +1,83 @@
+//! `plugboard call`.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::anyhow;
+use plugboard::PluginState;
+
+use super::{build_host, config_path, read_input};
+use crate::progress::StartProgress;
+use crate::{Failure, Outcome, Register};
+
+/// Arguments of `call`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// The plugin's id.
+    id: String,
+    /// The method to call.
+    method: String,
+    /// The payload, passed as these exact bytes.
+    #[arg(long, conflicts_with = "input_file")]
+    input: Option<String>,
+    /// Read the payload from this file, unchanged.
+    #[arg(long, value_name = "FILE")]
+    input_file: Option<PathBuf>,
+    /// Print a JSON object: {plugin, method, ok, output | error}.
+    #[arg(long)]
+    json: bool,
+}
+
+pub(crate) async fn run(args: Args, global: Option<PathBuf>, register: Register) -> Outcome {
+    let path = config_path(None, global)?;
+    let payload = read_input(args.input, args.input_file)?;
+    let host = build_host(&path, register)?;
+    if host.descriptor(&args.id).is_none() {
+        return Err(Failure::Input(anyhow!(
+            "no plugin {:?} in this host; `plugboard list` shows the plugins it knows",
+            args.id
+        )));
+    }
+    let progress = StartProgress::begin(&host, "starting");
+    let state = host.start_plugin(&args.id).await;
+    progress.finish().await;
+    let state = state.map_err(|e| Failure::Runtime(anyhow!(e)))?;
+    let result = if state == PluginState::Active {
+        host.call(&args.id, &args.method, &payload)
+            .await
+            .map_err(|e| anyhow!(e))
+    } else {
+        let reason = host
+            .status(&args.id)
+            .and_then(|s| s.reason)
+            .unwrap_or_default();
+        Err(anyhow!("plugin {} is {state}: {reason}", args.id))
+    };
+    host.stop().await;
+
+    if args.json {
+        let body = match &result {
+            Ok(out) => serde_json::json!({
+                "plugin": args.id,
+                "method": args.method,
+                "ok": true,
+                "output": serde_json::from_slice::<serde_json::Value>(out)
+                    .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(out).into_owned())),
+            }),
+            Err(e) => serde_json::json!({
+                "plugin": args.id,
+                "method": args.method,
+                "ok": false,
+                "error": format!("{e:#}"),
+            }),
+        };
+        println!("{body}");
+        return result.map(drop).map_err(Failure::Runtime);
+    }
+    let out = result.map_err(Failure::Runtime)?;
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(&out)
+        .and_then(|()| stdout.flush())
+        .map_err(|e| Failure::Runtime(anyhow!("cannot write the result: {e}")))
+}

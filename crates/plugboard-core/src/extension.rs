@@ -1,0 +1,425 @@
+//! Extension points: named, versioned interfaces that plugins implement.
+//!
+//! The application declares a point with [`HostBuilder::extension_point`]; a plugin declares
+//! one with `extension_points:` in its manifest. Plugins implement points with `provides:`.
+//! A call goes to one named implementation, to the highest-priority one, to all of them in
+//! priority order, or to each in turn until one returns a non-empty result (pluggy's
+//! `firstresult`). Payloads are bytes in the point's codec; the `*_typed` methods encode and
+//! decode serde types for host code.
+//!
+//! [`HostBuilder::extension_point`]: crate::HostBuilder::extension_point
+
+use std::fmt;
+use std::sync::Arc;
+
+use plugboard_manifest::{Cardinality, Codec, ExtensionPointDecl, PluginId};
+use semver::Version;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::host::{HostInner, Slot};
+use crate::{CallError, Error, Host, PluginState};
+
+/// The declaration of an extension point.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExtensionPoint {
+    /// Its id, for example `text.transform`.
+    pub id: String,
+    /// The version of its interface.
+    pub version: Version,
+    /// The methods an implementation may offer; empty means any.
+    pub methods: Vec<String>,
+    /// One implementation or many.
+    pub cardinality: Cardinality,
+    /// The payload codec.
+    pub codec: Codec,
+    /// The plugin that declared it; `None` for the application.
+    pub declared_by: Option<PluginId>,
+}
+
+impl ExtensionPoint {
+    /// A point with version 1.0.0, any method, many implementations, JSON payloads.
+    pub fn new(id: impl Into<String>) -> Self {
+        Self {
+            id: id.into(),
+            version: Version::new(1, 0, 0),
+            methods: Vec::new(),
+            cardinality: Cardinality::Many,
+            codec: Codec::Json,
+            declared_by: None,
+        }
+    }
+
+    /// Sets the interface version.
+    pub fn version(mut self, version: Version) -> Self {
+        self.version = version;
+        self
+    }
+
+    /// Sets the methods.
+    pub fn methods<S: Into<String>>(mut self, methods: impl IntoIterator<Item = S>) -> Self {
+        self.methods = methods.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets the cardinality.
+    pub fn cardinality(mut self, cardinality: Cardinality) -> Self {
+        self.cardinality = cardinality;
+        self
+    }
+
+    /// Sets the codec.
+    pub fn codec(mut self, codec: Codec) -> Self {
+        self.codec = codec;
+        self
+    }
+
+    pub(crate) fn from_decl(decl: &ExtensionPointDecl, by: PluginId) -> Self {
+        Self {
+            id: decl.id.clone(),
+            version: decl.version.clone(),
+            methods: decl.methods.clone(),
+            cardinality: decl.cardinality,
+            codec: decl.codec,
+            declared_by: Some(by),
+        }
+    }
+}
+
+/// One plugin's implementation of a point.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Implementation {
+    /// The implementing plugin.
+    pub plugin: PluginId,
+    /// Its priority: higher is called first.
+    pub priority: i32,
+    /// The methods it implements; empty means all.
+    pub methods: Vec<String>,
+}
+
+impl Implementation {
+    fn has(&self, method: &str) -> bool {
+        self.methods.is_empty() || self.methods.iter().any(|m| m == method)
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct PointEntry {
+    pub(crate) point: ExtensionPoint,
+    /// Sorted by priority, highest first.
+    pub(crate) impls: Vec<Implementation>,
+}
+
+impl PointEntry {
+    pub(crate) fn new(point: ExtensionPoint, impls: Vec<(PluginId, i32, Vec<String>)>) -> Self {
+        Self {
+            point,
+            impls: impls
+                .into_iter()
+                .map(|(plugin, priority, methods)| Implementation {
+                    plugin,
+                    priority,
+                    methods,
+                })
+                .collect(),
+        }
+    }
+}
+
+impl Host {
+    /// A handle on extension point `id`.
+    ///
+    /// # Errors
+    /// [`Error::UnknownPoint`] when neither the application nor any plugin declares it.
+    pub fn point(&self, id: &str) -> Result<PointHandle, Error> {
+        let entry = self
+            .inner
+            .points
+            .get(id)
+            .ok_or_else(|| Error::UnknownPoint(id.to_owned()))?
+            .clone();
+        let slots = entry
+            .impls
+            .iter()
+            .filter_map(|i| self.inner.slots.get(&i.plugin).cloned())
+            .collect();
+        Ok(PointHandle {
+            host: self.inner.clone(),
+            entry,
+            slots,
+        })
+    }
+
+    /// Every declared extension point, sorted by id.
+    pub fn points(&self) -> Vec<ExtensionPoint> {
+        let mut v: Vec<ExtensionPoint> =
+            self.inner.points.values().map(|p| p.point.clone()).collect();
+        v.sort_by(|a, b| a.id.cmp(&b.id));
+        v
+    }
+
+    /// The extension points plugin `id` implements, with its priority there.
+    pub fn provided_by(&self, id: &str) -> Vec<(String, Implementation)> {
+        let mut v: Vec<(String, Implementation)> = self
+            .inner
+            .points
+            .values()
+            .flat_map(|p| {
+                p.impls
+                    .iter()
+                    .filter(|i| i.plugin.as_str() == id)
+                    .map(|i| (p.point.id.clone(), i.clone()))
+            })
+            .collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    }
+}
+
+/// A handle on one extension point. Cheap to clone; keep it to call a point repeatedly.
+#[derive(Clone)]
+pub struct PointHandle {
+    host: Arc<HostInner>,
+    entry: Arc<PointEntry>,
+    /// The implementers' slots, in the same order as `entry.impls`.
+    slots: Vec<Arc<Slot>>,
+}
+
+impl fmt::Debug for PointHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PointHandle")
+            .field("point", &self.entry.point.id)
+            .field("implementations", &self.entry.impls)
+            .finish()
+    }
+}
+
+impl PointHandle {
+    /// The point's declaration.
+    pub fn point(&self) -> &ExtensionPoint {
+        &self.entry.point
+    }
+
+    /// Every implementation, highest priority first, whatever its plugin's state.
+    pub fn implementations(&self) -> &[Implementation] {
+        &self.entry.impls
+    }
+
+    /// The implementations that can take `method` now (active, or lazy and not yet started),
+    /// highest priority first.
+    fn eligible<'a>(&'a self, method: &'a str) -> impl Iterator<Item = &'a Arc<Slot>> + 'a {
+        self.entry
+            .impls
+            .iter()
+            .zip(&self.slots)
+            .filter(move |(i, slot)| {
+                i.has(method)
+                    && match slot.state() {
+                        PluginState::Active => true,
+                        PluginState::Resolved => slot.is_lazy(),
+                        _ => false,
+                    }
+            })
+            .map(|(_, s)| s)
+    }
+
+    /// Calls `method` on the implementation by plugin `plugin`.
+    ///
+    /// # Errors
+    /// When that plugin does not implement this point or the method, or the call fails.
+    pub async fn call(
+        &self,
+        plugin: &str,
+        method: &str,
+        payload: &[u8],
+    ) -> Result<Vec<u8>, CallError> {
+        let found = self
+            .entry
+            .impls
+            .iter()
+            .zip(&self.slots)
+            .find(|(i, _)| i.plugin.as_str() == plugin);
+        match found {
+            Some((i, slot)) if i.has(method) => slot.call(&self.host, method, payload).await,
+            Some(_) => Err(CallError::UnknownMethod {
+                plugin: plugin.to_owned(),
+                method: method.to_owned(),
+                known: Vec::new(),
+            }),
+            None => Err(CallError::Denied(format!(
+                "plugin {plugin} does not implement extension point {}",
+                self.entry.point.id
+            ))),
+        }
+    }
+
+    /// Calls `method` on the highest-priority implementation that can take it: the way to call
+    /// a point with `cardinality: one`.
+    ///
+    /// # Errors
+    /// When no implementation is available, or the call fails.
+    pub async fn call_one(
+        &self,
+        method: &str,
+        payload: &[u8],
+    ) -> Result<(PluginId, Vec<u8>), CallError> {
+        let Some(slot) = self.eligible(method).next() else {
+            return Err(self.none_available(method));
+        };
+        let out = slot.call(&self.host, method, payload).await?;
+        Ok((slot.descriptor.id().clone(), out))
+    }
+
+    /// Calls `method` on every implementation, in priority order, collecting each result.
+    pub async fn call_all(
+        &self,
+        method: &str,
+        payload: &[u8],
+    ) -> Vec<(PluginId, Result<Vec<u8>, CallError>)> {
+        let mut out = Vec::with_capacity(self.slots.len());
+        for slot in self.eligible(method) {
+            let r = slot.call(&self.host, method, payload).await;
+            out.push((slot.descriptor.id().clone(), r));
+        }
+        out
+    }
+
+    /// Calls implementations in priority order until one returns a non-empty result (not zero
+    /// bytes, and not JSON `null` on a JSON point), and returns it; `None` if none does.
+    ///
+    /// # Errors
+    /// The first failing call's error, as pluggy propagates an exception: a broken
+    /// implementation is not silently skipped.
+    pub async fn first(
+        &self,
+        method: &str,
+        payload: &[u8],
+    ) -> Result<Option<(PluginId, Vec<u8>)>, CallError> {
+        for slot in self.eligible(method) {
+            let out = slot.call(&self.host, method, payload).await?;
+            if !self.is_empty_result(&out) {
+                return Ok(Some((slot.descriptor.id().clone(), out)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// [`call_one`](Self::call_one) with typed input and output in the point's codec.
+    ///
+    /// # Errors
+    /// As `call_one`, or when encoding or decoding fails.
+    pub async fn call_one_typed<I: Serialize + ?Sized, O: DeserializeOwned>(
+        &self,
+        method: &str,
+        input: &I,
+    ) -> Result<(PluginId, O), CallError> {
+        let payload = self.encode(method, input)?;
+        let (id, out) = self.call_one(method, &payload).await?;
+        Ok((id, self.decode(method, &out)?))
+    }
+
+    /// [`call_all`](Self::call_all) with typed input and outputs in the point's codec.
+    ///
+    /// # Errors
+    /// When the input cannot be encoded; each output's own error is in its entry.
+    pub async fn call_all_typed<I: Serialize + ?Sized, O: DeserializeOwned>(
+        &self,
+        method: &str,
+        input: &I,
+    ) -> Result<Vec<(PluginId, Result<O, CallError>)>, CallError> {
+        let payload = self.encode(method, input)?;
+        Ok(self
+            .call_all(method, &payload)
+            .await
+            .into_iter()
+            .map(|(id, r)| (id, r.and_then(|b| self.decode(method, &b))))
+            .collect())
+    }
+
+    /// [`first`](Self::first) with typed input and output in the point's codec.
+    ///
+    /// # Errors
+    /// As `first`, or when encoding or decoding fails.
+    pub async fn first_typed<I: Serialize + ?Sized, O: DeserializeOwned>(
+        &self,
+        method: &str,
+        input: &I,
+    ) -> Result<Option<(PluginId, O)>, CallError> {
+        let payload = self.encode(method, input)?;
+        match self.first(method, &payload).await? {
+            Some((id, out)) => Ok(Some((id, self.decode(method, &out)?))),
+            None => Ok(None),
+        }
+    }
+
+    fn none_available(&self, method: &str) -> CallError {
+        CallError::Denied(format!(
+            "no active plugin implements {} method {method:?} (implementations: {})",
+            self.entry.point.id,
+            if self.entry.impls.is_empty() {
+                "none".to_owned()
+            } else {
+                self.entry
+                    .impls
+                    .iter()
+                    .map(|i| i.plugin.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+        ))
+    }
+
+    fn is_empty_result(&self, out: &[u8]) -> bool {
+        out.is_empty()
+            || (self.entry.point.codec == Codec::Json && out.trim_ascii() == b"null")
+            || (self.entry.point.codec == Codec::Msgpack && out == [0xc0])
+    }
+
+    fn encode<I: Serialize + ?Sized>(&self, method: &str, input: &I) -> Result<Vec<u8>, CallError> {
+        encode(self.entry.point.codec, method, input)
+    }
+
+    fn decode<O: DeserializeOwned>(&self, method: &str, bytes: &[u8]) -> Result<O, CallError> {
+        decode(self.entry.point.codec, method, bytes)
+    }
+}
+
+/// Encodes `input` in `codec`.
+///
+/// # Errors
+/// When serialization fails, or the codec is `raw` (raw points take bytes, not values).
+pub fn encode<I: Serialize + ?Sized>(
+    codec: Codec,
+    method: &str,
+    input: &I,
+) -> Result<Vec<u8>, CallError> {
+    let err = |message: String| CallError::Codec {
+        method: method.to_owned(),
+        message,
+    };
+    match codec {
+        Codec::Json => serde_json::to_vec(input).map_err(|e| err(e.to_string())),
+        Codec::Msgpack => rmp_serde::to_vec_named(input).map_err(|e| err(e.to_string())),
+        Codec::Raw => Err(err(
+            "this extension point takes raw bytes; use the untyped call".to_owned(),
+        )),
+    }
+}
+
+/// Decodes `bytes` from `codec`.
+///
+/// # Errors
+/// When the bytes are not a value of that type in that codec.
+pub fn decode<O: DeserializeOwned>(codec: Codec, method: &str, bytes: &[u8]) -> Result<O, CallError> {
+    let err = |message: String| CallError::Codec {
+        method: method.to_owned(),
+        message,
+    };
+    match codec {
+        Codec::Json => serde_json::from_slice(bytes).map_err(|e| err(e.to_string())),
+        Codec::Msgpack => rmp_serde::from_slice(bytes).map_err(|e| err(e.to_string())),
+        Codec::Raw => Err(err(
+            "this extension point returns raw bytes; use the untyped call".to_owned(),
+        )),
+    }
+}

@@ -1,0 +1,131 @@
+//! The semantic checks of `config.yaml`, each at the position of what it concerns.
+
+use crate::config::tests::{config_problems, one_config_problem};
+use crate::{HostConfig, PluginEntry, PluginId, Problem};
+
+fn spot(p: &Problem) -> (&str, Option<usize>, Option<usize>) {
+    (p.field.as_str(), p.line, p.column)
+}
+
+#[test]
+fn every_problem_is_reported_at_once_in_document_order() {
+    let text = "\
+registry:
+  url: 'ftp://example.com/{name}/{tga}'
+plugins:
+  - a
+  - id: b
+    config: [1]
+    grant:
+      net: [nowhere]
+  - id: a
+directories:
+  external: ['', x, x]
+state_dir: '~/state'
+hooks:
+  timeout: 0s
+pipeline:
+  steps:
+    - {plugin: a, point: p, method: run}
+    - {method: ''}
+    - {point: Bad, method: m}
+  input: data.jsonl
+  output: data.jsonl
+";
+    let all = config_problems(text);
+    let spots: Vec<_> = all.iter().map(spot).collect();
+    assert_eq!(
+        spots,
+        [
+            ("registry.url", Some(2), Some(8)),
+            ("registry.url", Some(2), Some(8)),
+            ("plugins[1].config", Some(6), Some(13)),
+            ("plugins[1].grant.net[0]", Some(8), Some(13)),
+            ("plugins[2].id", Some(9), Some(9)),
+            ("directories.external[0]", Some(11), Some(14)),
+            ("directories.external[2]", Some(11), Some(21)),
+            ("state_dir", Some(12), Some(12)),
+            ("hooks.timeout", Some(14), Some(12)),
+            ("pipeline.steps[0]", Some(17), Some(7)),
+            ("pipeline.steps[1]", Some(18), Some(7)),
+            ("pipeline.steps[1].method", Some(18), Some(16)),
+            ("pipeline.steps[2].point", Some(19), Some(15)),
+            ("pipeline.output", Some(21), Some(11)),
+        ],
+        "{all:#?}"
+    );
+    assert_eq!(all[0].message, "the URL scheme \"ftp\" is not supported");
+    assert_eq!(all[1].message, "unknown placeholder \"{tga}\"");
+    assert_eq!(all[1].hint.as_deref(), Some("did you mean `{tag}`?"));
+    assert_eq!(
+        all[4].to_string(),
+        "config.yaml:9:9: plugins[2].id: the plugin `a` is listed twice \
+         (hint: it is already at plugins[0]; merge the two entries)"
+    );
+}
+
+#[test]
+fn a_bare_duplicate_is_reported_at_the_list_element() {
+    let p = one_config_problem("plugins:\n  - a\n  - b\n  - a\n");
+    assert_eq!(spot(&p), ("plugins[2].id", Some(4), Some(5)));
+}
+
+#[test]
+fn registry_urls() {
+    for ok in [
+        "https://github.com/{name}/{repository}/releases/download/{tag}",
+        "http://localhost:8080/{plugin}-{version}-{os}-{arch}.tar.gz",
+        "oci://ghcr.io/acme/{plugin}:{version}",
+        "file:///srv/plugins/{plugin}.tar.gz",
+        "HTTPS://EXAMPLE.COM/x",
+    ] {
+        let text = format!("registry:\n  url: '{ok}'\n");
+        assert!(HostConfig::from_yaml_str(&text, "c").is_ok(), "{ok}");
+    }
+    for (bad, message) in [
+        ("github.com/{name}", "is not a URL"),
+        ("https:///x", "no host"),
+        ("file://", "no path"),
+        ("https://x/{name", "without a matching `}`"),
+        ("https://x/name}", "without a matching `{`"),
+        ("https://x/{nam}", "unknown placeholder"),
+        ("https://x/a b", "whitespace"),
+    ] {
+        let text = format!("registry:\n  url: '{bad}'\n");
+        let p = one_config_problem(&text);
+        assert!(p.message.contains(message), "{bad}: {p}");
+        assert_eq!(spot(&p), ("registry.url", Some(2), Some(8)));
+    }
+}
+
+#[test]
+fn a_pipeline_needs_steps() {
+    let p = one_config_problem("pipeline:\n  steps: []\n");
+    assert_eq!(spot(&p), ("pipeline.steps", Some(2), Some(10)));
+    let p = one_config_problem("pipeline:\n  steps: [{plugin: a, method: m}]\n  input: ''\n");
+    assert_eq!(spot(&p), ("pipeline.input", Some(3), Some(10)));
+    assert_eq!(p.hint.as_deref(), Some("write a file path, or `stdin`"));
+}
+
+#[test]
+fn operators_may_grant_any_path() {
+    let text = "plugins:\n  - id: a\n    grant:\n      fs: {read: [/etc/ssl, ../x], write: ['']}\n";
+    let p = one_config_problem(text);
+    assert_eq!(
+        spot(&p),
+        ("plugins[0].grant.fs.write[0]", Some(4), Some(41))
+    );
+}
+
+#[test]
+fn validate_checks_a_configuration_built_in_code() {
+    let mut c = HostConfig::default();
+    assert!(c.validate("built").is_ok());
+    let a = PluginEntry::new(PluginId::new("a").unwrap());
+    c.plugins = vec![a.clone(), a];
+    let errors = c.validate("built").unwrap_err();
+    assert_eq!(
+        errors.to_string(),
+        "built: plugins[1].id: the plugin `a` is listed twice (hint: it is already at plugins[0]; merge the two entries)"
+    );
+}

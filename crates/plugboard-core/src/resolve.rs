@@ -221,14 +221,17 @@ pub fn resolve(plugins: &[&Manifest], api: &Version, constraints: &Constraints) 
         }
     }
 
-    // Anything that requires a disabled plugin is disabled too, transitively.
+    // Anything that requires a disabled plugin is disabled too, transitively. A dependency
+    // already blamed (wrong version, on the plugin's cycle) is not blamed twice. Plugins are
+    // visited by id so that the reasons come out in the same order whatever the input order.
     loop {
         let mut changed = false;
-        for m in plugins {
+        for m in by_id.values() {
             for dep in m.requires.keys() {
                 if problems.contains_key(dep)
                     && !problems.get(&m.id).is_some_and(|ps| {
                         ps.iter().any(|p| matches!(p, Problem::DependencyDisabled { dependency } if dependency == dep)
+                            || matches!(p, Problem::WrongVersion { dependency, .. } if dependency == dep)
                             || matches!(p, Problem::Cycle { path } if path.contains(dep)))
                     })
                 {

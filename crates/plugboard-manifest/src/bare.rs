@@ -4,6 +4,7 @@
 
 use semver::{Version, VersionReq};
 
+use crate::validate::relative_path_problem;
 use crate::values::quoted;
 use crate::{Manifest, ManifestErrors, PluginId, Problem, RuntimeKind};
 
@@ -37,9 +38,11 @@ fn id_from_stem(stem: &str) -> String {
 }
 
 /// Whether `name` is a file that [`Manifest::for_bare_artifact`] accepts: a plain file name
-/// ending in `.wasm`, `.so`, `.dylib` or `.dll` (in any case) with a usable name before it.
+/// without control characters, usable as a manifest's `entry`, ending in `.wasm`, `.so`, `.dylib` or `.dll` (in any case) with a usable name before it.
 pub fn is_bare_artifact_name(name: &str) -> bool {
     !name.contains(['/', '\\'])
+        && !name.contains(char::is_control)
+        && relative_path_problem(name).is_none()
         && runtime_for(name)
             .is_some_and(|(_, stem, lib)| !id_from_stem(strip_lib(stem, lib)).is_empty())
 }
@@ -61,8 +64,8 @@ impl Manifest {
     /// and nothing is provided, required or permitted.
     ///
     /// # Errors
-    /// When `file_name` is a path rather than a name, has another extension, or leaves no
-    /// usable id.
+    /// When `file_name` is a path rather than a name, contains control characters, would not be
+    /// a valid `entry` (`C:x.wasm`, `~x.wasm`), has another extension, or leaves no usable id.
     ///
     /// ```
     /// use plugboard_manifest::{Manifest, RuntimeKind};
@@ -80,6 +83,16 @@ impl Manifest {
                 format!("{} is a path, not a file name", quoted(file_name)),
                 "pass the artifact's file name within its plugin directory",
             ));
+        }
+        if file_name.contains(char::is_control) {
+            return Err(fail(
+                format!("{} contains control characters", quoted(file_name)),
+                "rename the file",
+            ));
+        }
+        // The name becomes the entry: it must pass the checks of a written manifest's entry.
+        if let Some((message, _)) = relative_path_problem(file_name) {
+            return Err(fail(message, "rename the file"));
         }
         let Some((runtime, stem, lib)) = runtime_for(file_name) else {
             return Err(fail(
@@ -164,11 +177,15 @@ mod tests {
             "dir/x.wasm",
             "---.so",
             "x.so.1",
+            "a\0b.so",
+            "i:x.dll",
+            "~x.wasm",
         ] {
             assert!(!is_bare_artifact_name(file), "{file}");
             let err = Manifest::for_bare_artifact(file).unwrap_err();
             assert_eq!(err.first().file, file);
-            assert!(err.to_string().starts_with(file), "{err}");
+            let shown = file.escape_default().to_string();
+            assert!(err.to_string().starts_with(&shown), "{err}");
         }
     }
 

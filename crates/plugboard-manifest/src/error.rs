@@ -1,6 +1,6 @@
 //! What went wrong in a manifest or host configuration, and where.
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 
 /// One problem in a `plugin.yaml` or `config.yaml`: where it is and what to do about it.
 ///
@@ -61,7 +61,7 @@ impl Problem {
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.file)?;
+        write_line(f, &self.file)?;
         if let Some(line) = self.line {
             write!(f, ":{line}")?;
             if let Some(column) = self.column {
@@ -70,14 +70,30 @@ impl fmt::Display for Problem {
         }
         f.write_str(": ")?;
         if !self.field.is_empty() {
-            write!(f, "{}: ", self.field)?;
+            write_line(f, &self.field)?;
+            f.write_str(": ")?;
         }
-        f.write_str(&self.message)?;
+        write_line(f, &self.message)?;
         if let Some(hint) = &self.hint {
-            write!(f, " (hint: {hint})")?;
+            f.write_str(" (hint: ")?;
+            write_line(f, hint)?;
+            f.write_str(")")?;
         }
         Ok(())
     }
+}
+
+/// Writes `text` with control characters escaped, so that a problem stays on one line even
+/// when it quotes a key or value that spans several.
+fn write_line(f: &mut fmt::Formatter<'_>, text: &str) -> fmt::Result {
+    for c in text.chars() {
+        if c.is_control() {
+            write!(f, "{}", c.escape_default())?;
+        } else {
+            f.write_char(c)?;
+        }
+    }
+    Ok(())
 }
 
 /// Every problem found in one manifest or host configuration; never empty.
@@ -185,6 +201,10 @@ mod tests {
         assert_eq!(
             Problem::new("a.yaml", "entry", "is empty").to_string(),
             "a.yaml: entry: is empty"
+        );
+        assert_eq!(
+            Problem::new("a.yaml", "a\nb", "unknown key `a\nb`").to_string(),
+            "a.yaml: a\\nb: unknown key `a\\nb`"
         );
     }
 

@@ -259,7 +259,7 @@ impl Manifest {
     /// ```
     /// use plugboard_manifest::Manifest;
     ///
-    /// let text = "id: demo\nversion: 1.0.0\nruntime: wasm\nentry: /demo.wasm\nrequries: {}\n";
+    /// let text = "id: demo\nversion: 1.0.0\nruntime: wasm\nentry: demo.wasm\nrequries: {}\n";
     /// let errors = Manifest::from_yaml_str(text, "plugin.yaml").unwrap_err();
     /// assert_eq!(
     ///     errors.to_string(),

@@ -136,7 +136,11 @@ fn problem_from_serde(
 
     let mut hint = None;
     if let Some((name, candidates)) = backticked_after(&message, "unknown field ") {
-        hint = Some(suggestion(&name, &candidates, "valid keys here"));
+        hint = Some(if name == "<<" {
+            "YAML merge keys are not supported; write the keys out".to_owned()
+        } else {
+            suggestion(&name, &candidates, "valid keys here")
+        });
         message = format!("unknown key `{name}`");
     } else if let Some((name, candidates)) = backticked_after(&message, "unknown variant ") {
         hint = Some(suggestion(&name, &candidates, "valid values"));

@@ -285,7 +285,7 @@ impl fmt::Display for ByteSize {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (unit, factor) = SIZE_UNITS
             .iter()
-            .filter(|(_, factor)| self.0 % factor == 0)
+            .filter(|(_, factor)| self.0.checked_rem(*factor) == Some(0))
             .min_by_key(|(_, factor)| self.0 / factor)
             .copied()
             .unwrap_or(("B", 1));

@@ -88,16 +88,14 @@ fn symbol_value(byte: u8) -> Option<u32> {
 /// as Go's and Python's decoders ignore them.
 pub(crate) fn decode(text: &str) -> Result<Vec<u8>, DecodeError> {
     let bytes = text.as_bytes();
-    let unpadded = bytes.strip_suffix(b"==").or_else(|| bytes.strip_suffix(b"="));
-    let body = match unpadded {
-        Some(body) => {
-            // Padding, when present, must complete the last group of four.
-            if bytes.len() % 4 != 0 {
-                return Err(DecodeError::InvalidLength);
-            }
-            body
-        }
-        None => bytes,
+    let unpadded = bytes
+        .strip_suffix(b"==")
+        .or_else(|| bytes.strip_suffix(b"="));
+    // Padding, when present, must complete the last group of four.
+    let body = match (unpadded, bytes.len() % 4) {
+        (Some(body), 0) => body,
+        (Some(_), _) => return Err(DecodeError::InvalidLength),
+        (None, _) => bytes,
     };
     if body.len() % 4 == 1 {
         return Err(DecodeError::InvalidLength);
@@ -179,10 +177,9 @@ mod tests {
             })
         );
         assert!(matches!(
-            decode("Zm9é"),
+            decode("Zé"),
             Err(DecodeError::InvalidCharacter {
-                character: 'é',
-                ..
+                character: 'é', ..
             })
         ));
         assert!(decode("Zm 9").is_err());

@@ -21,6 +21,33 @@ pub(crate) fn quote(text: &str) -> String {
     }
 }
 
+/// How many characters of one field an error message keeps.
+pub(crate) const FIELD_LIMIT: usize = 64;
+
+/// `text` cut to [`FIELD_LIMIT`] characters, with a note of how much was left out: for a
+/// field of a plugin's output kept in an error (displayed with `{:?}`, which escapes it), so
+/// that no message grows with its input.
+pub(crate) fn clip(text: &str) -> String {
+    clip_to(text, FIELD_LIMIT)
+}
+
+/// `text` cut to `limit` characters, with a note of how much was left out.
+pub(crate) fn clip_to(text: &str, limit: usize) -> String {
+    match text.char_indices().nth(limit) {
+        None => text.to_owned(),
+        Some((cut, _)) => {
+            let omitted = text[cut..].chars().count();
+            format!("{}... ({omitted} more characters)", &text[..cut])
+        }
+    }
+}
+
+/// serde_json's description of `error` (with its line and column), cut short: it quotes
+/// offending strings and identifiers whole, and they come from the plugin.
+pub(crate) fn serde_reason(error: &serde_json::Error) -> String {
+    clip_to(&error.to_string(), QUOTE_LIMIT)
+}
+
 /// Like [`quote`], for bytes that may not be UTF-8 (a stdio frame).
 pub(crate) fn quote_bytes(bytes: &[u8]) -> String {
     match std::str::from_utf8(bytes) {
@@ -55,6 +82,16 @@ mod tests {
         assert!(quoted.ends_with("... (5 more characters)"), "{quoted}");
         assert_eq!(quoted.matches('é').count(), QUOTE_LIMIT);
         assert_eq!(quote(&"x".repeat(QUOTE_LIMIT)).len(), QUOTE_LIMIT + 2);
+    }
+
+    #[test]
+    fn fields_are_clipped() {
+        assert_eq!(clip("grpc"), "grpc");
+        let long = "x".repeat(FIELD_LIMIT + 10);
+        assert_eq!(
+            clip(&long),
+            format!("{}... (10 more characters)", "x".repeat(FIELD_LIMIT))
+        );
     }
 
     #[test]

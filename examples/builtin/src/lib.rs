@@ -11,12 +11,20 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{LazyLock, OnceLock};
 
 use plugboard::manifest::LogLevel;
-use plugboard::{BootContext, BuiltinPlugin, CallError, Event, HostApi, HostBuilder, Methods, PluginError};
+use plugboard::{
+    BootContext, BuiltinPlugin, CallError, Event, ExtensionPoint, HostApi, HostBuilder, Methods,
+    PluginError,
+};
 use serde::Serialize;
 
-/// Registers every example plugin with `builder` under its manifest's `entry` name.
+/// The extension point the example plugins implement: a text-to-text transformation.
+pub const TEXT_TRANSFORM: &str = "text.transform";
+
+/// Registers every example plugin with `builder` under its manifest's `entry` name, and
+/// declares the application's extension point [`TEXT_TRANSFORM`].
 pub fn register(builder: HostBuilder) -> HostBuilder {
     builder
+        .extension_point(ExtensionPoint::new(TEXT_TRANSFORM).methods(["normalize", "upper"]))
         .builtin("base_utils", BaseUtils::default)
         .builtin("text_tools", TextTools::default)
         .builtin("metrics", Metrics::default)

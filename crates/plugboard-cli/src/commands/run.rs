@@ -53,7 +53,6 @@ pub(crate) async fn run(args: Args, global: Option<PathBuf>, register: Register)
     } else if args.once {
         Ok(())
     } else {
-        eprintln!("serving; press Ctrl-C (or send SIGTERM) to stop");
         serve(&host).await
     };
 
@@ -74,6 +73,9 @@ async fn serve(host: &Host) -> Outcome {
     #[cfg(unix)]
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("cannot listen for SIGTERM")?;
+    // Announced only once SIGTERM is handled: a supervisor that signals as soon as it reads this
+    // line must not kill the host before its plugins are stopped.
+    eprintln!("serving; press Ctrl-C (or send SIGTERM) to stop");
     let mut ticker = tokio::time::interval(std::time::Duration::from_secs(10));
     loop {
         #[cfg(unix)]

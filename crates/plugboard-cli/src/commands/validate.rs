@@ -101,7 +101,8 @@ fn check_manifest(path: &Path, report: &mut Report) {
 }
 
 /// A configuration is checked itself, then as a host would see it: every plugin it would
-/// discover, and every resolution problem, without running plugin code.
+/// discover, every resolution problem, and every plugin's values against its schema, without
+/// running plugin code.
 fn check_config(path: &Path, register: Register, report: &mut Report) {
     let Some(text) = read(path, report) else { return };
     if let Err(errors) = HostConfig::from_yaml_str(&text, &path.display().to_string()) {
@@ -120,6 +121,17 @@ fn check_config(path: &Path, register: Register, report: &mut Report) {
         if let Some(reason) = s.reason {
             let at = if s.origin == "missing" { path.display().to_string() } else { s.source.clone() };
             report.problems.push(format!("{at}: {}: {}", s.id, reason.replace('\n', "\n    ")));
+        }
+    }
+    // Each plugin's values are checked against its schema as starting it would, which runs no
+    // plugin code: a value that would fail the plugin is a problem of this file.
+    for id in host.plugin_ids() {
+        if let Err(e) = host.effective_config(id.as_str()) {
+            let e = e.to_string().replace('\n', "\n    ");
+            report.problems.push(format!(
+                "{}: {id}: invalid configuration: {e}",
+                path.display()
+            ));
         }
     }
 }

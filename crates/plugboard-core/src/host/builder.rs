@@ -306,7 +306,7 @@ impl HostBuilder {
                             &id,
                             descriptor.version(),
                             level,
-                            self.rotation.clone(),
+                            self.rotation,
                         ),
                         config: RwLock::new(Arc::new(
                             entry

@@ -38,6 +38,11 @@ pub(crate) async fn start_all(host: &Arc<HostInner>) -> Result<(), Error> {
 
 /// Starts `slot` unless someone already did, and waits until it has settled.
 pub(crate) async fn ensure_started(host: &Arc<HostInner>, slot: &Arc<Slot>) -> PluginState {
+    // Once the host has stopped, nothing starts: a lazy plugin started now would never be
+    // stopped.
+    if host.stopped.load(Ordering::Acquire) && !slot.start_requested.load(Ordering::Acquire) {
+        return slot.state();
+    }
     if slot.settled.borrow().is_none() && !slot.start_requested.swap(true, Ordering::AcqRel) {
         tokio::spawn(run_start(host.clone(), slot.clone()));
     }

@@ -139,7 +139,14 @@ impl Slot {
         payload: &[u8],
     ) -> Result<Vec<u8>, CallError> {
         if !self.active.load(Ordering::Acquire) {
-            if self.is_lazy() && self.state() == PluginState::Resolved {
+            // A lazy plugin is started by its first call; calls that arrive while it is still
+            // starting wait for that start rather than fail.
+            if self.is_lazy()
+                && matches!(
+                    self.state(),
+                    PluginState::Resolved | PluginState::Loaded | PluginState::Booted
+                )
+            {
                 lifecycle::ensure_started(host, self).await;
             }
             if !self.active.load(Ordering::Acquire) {
@@ -396,6 +403,10 @@ impl Host {
             .get(id)
             .ok_or_else(|| Error::UnknownPlugin(id.to_owned()))?
             .clone();
+        self.inner
+            .runtime_handle
+            .lock()
+            .get_or_insert_with(tokio::runtime::Handle::current);
         Ok(lifecycle::ensure_started(&self.inner, &slot).await)
     }
 }

@@ -113,7 +113,7 @@ fn operators_may_grant_any_path() {
     let p = one_config_problem(text);
     assert_eq!(
         spot(&p),
-        ("plugins[0].grant.fs.write[0]", Some(4), Some(41))
+        ("plugins[0].grant.fs.write[0]", Some(4), Some(44))
     );
 }
 

@@ -63,6 +63,21 @@ pub(crate) enum Command {
     Call(commands::call::Args),
     /// Print a plugin's log file.
     Logs(commands::logs::Args),
+    /// Install plugins from the registry (default: those listed in config.yaml), with their
+    /// dependencies; records them in plugboard.lock.
+    Install(commands::install::InstallArgs),
+    /// Move plugins to the newest version their requirement allows, ignoring plugboard.lock.
+    Update(commands::install::UpdateArgs),
+    /// Remove installed plugins and their plugboard.lock entries.
+    Uninstall(commands::install::UninstallArgs),
+    /// Pack a plugin directory into a reproducible .tar.gz package.
+    Pack(commands::pack::PackArgs),
+    /// Sign a package and publish it to an OCI registry or a registry directory.
+    Publish(commands::pack::PublishArgs),
+    /// Check a package's safety, digest and signature.
+    Verify(commands::pack::VerifyArgs),
+    /// Make a minisign key pair for `publish --key`.
+    Keygen(commands::pack::KeygenArgs),
 }
 
 /// Parses the command line and runs the command, with `register` adding the application's

@@ -10,6 +10,7 @@
 //! [`HostBuilder::extension_point`]: crate::HostBuilder::extension_point
 
 use std::fmt;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use plugboard_manifest::{Cardinality, Codec, ExtensionPointDecl, PluginId};
@@ -213,12 +214,10 @@ impl PointHandle {
             .iter()
             .zip(&self.slots)
             .filter(move |(i, slot)| {
+                // The `active` flag first: it spares the status lock on every call.
                 i.has(method)
-                    && match slot.state() {
-                        PluginState::Active => true,
-                        PluginState::Resolved => slot.is_lazy(),
-                        _ => false,
-                    }
+                    && (slot.active.load(Ordering::Acquire)
+                        || (slot.is_lazy() && slot.state() == PluginState::Resolved))
             })
             .map(|(_, s)| s)
     }

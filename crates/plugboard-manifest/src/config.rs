@@ -137,6 +137,17 @@ pub struct RegistryConfig {
     /// The `{tag}` placeholder; `latest` by default.
     #[serde(default = "default_tag")]
     pub tag: String,
+    /// Public keys (minisign format, the `RW...` line of a `.pub` file) whose signatures on
+    /// packages from this registry are accepted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trusted_keys: Vec<String>,
+    /// Accept packages without a signature (or signed by a key not in `trusted_keys`) from this
+    /// registry. A signature that does not match its package is refused regardless.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_unsigned: bool,
+    /// Install only from `plugboard.lock` and the local package cache; never use the network.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub offline: bool,
 }
 
 fn default_tag() -> String {
@@ -150,6 +161,9 @@ impl Default for RegistryConfig {
             name: String::new(),
             repository: String::new(),
             tag: default_tag(),
+            trusted_keys: Vec::new(),
+            allow_unsigned: false,
+            offline: false,
         }
     }
 }

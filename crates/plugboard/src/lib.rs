@@ -38,8 +38,15 @@
 //! ```
 //!
 //! # Features
-//! None yet: the builtin runtime is part of the core. The `wasm`, `process`, `native` and
-//! `registry` features arrive with their crates.
+//! - `registry`: [`registry`], installing plugins from URL templates, OCI registries and
+//!   local files, with digests, signatures and a lockfile (`plugboard-registry`).
+//!
+//! The builtin runtime is part of the core. The `wasm`, `process` and `native` features
+//! arrive with their crates.
 #![deny(missing_docs)]
 
 pub use plugboard_core::*;
+
+/// Installing plugins: packages, sources, signatures, the lockfile (`plugboard-registry`).
+#[cfg(feature = "registry")]
+pub use plugboard_registry as registry;

@@ -2,8 +2,10 @@
 
 pub(crate) mod call;
 pub(crate) mod info;
+pub(crate) mod install;
 pub(crate) mod list;
 pub(crate) mod logs;
+pub(crate) mod pack;
 pub(crate) mod run;
 pub(crate) mod validate;
 
@@ -24,6 +26,13 @@ pub(crate) async fn dispatch(cli: Cli, register: Register) -> Outcome {
         Command::Validate(a) => validate::run(a, global, register),
         Command::Call(a) => call::run(a, global, register).await,
         Command::Logs(a) => logs::run(a, global, register),
+        Command::Install(a) => install::install(a, global).await,
+        Command::Update(a) => install::update(a, global).await,
+        Command::Uninstall(a) => install::uninstall(a, global),
+        Command::Pack(a) => pack::pack(a),
+        Command::Publish(a) => pack::publish(a, global).await,
+        Command::Verify(a) => pack::verify(a, global),
+        Command::Keygen(a) => pack::keygen(a),
     }
 }
 

@@ -24,6 +24,7 @@ pub(crate) struct Args {
 
 pub(crate) async fn run(args: Args, global: Option<PathBuf>, register: Register) -> Outcome {
     let path = config_path(args.config, global)?;
+    super::install::ensure_installed(&path).await?;
     let host = build_host(&path, register)?;
     let pipeline = host.config().pipeline.clone();
     // With a pipeline writing to stdout, keep stdout for the data.
@@ -56,7 +57,7 @@ pub(crate) async fn run(args: Args, global: Option<PathBuf>, register: Register)
         serve(&host).await
     };
 
-    host.stop().await;
+    let stop_failures = stop_and_collect_failures(&host).await;
     outcome?;
     if !failed.is_empty() {
         return Err(Failure::Runtime(anyhow!(
@@ -65,7 +66,31 @@ pub(crate) async fn run(args: Args, global: Option<PathBuf>, register: Register)
             failed.join(", ")
         )));
     }
+    if !stop_failures.is_empty() {
+        return Err(Failure::Runtime(anyhow!(
+            "{} plugin(s) did not stop cleanly: {}",
+            stop_failures.len(),
+            stop_failures.join("; ")
+        )));
+    }
     Ok(())
+}
+
+/// Stops the host and returns `id: reason` for each plugin whose `stop` hook failed or timed
+/// out, as seen by a lifecycle listener.
+async fn stop_and_collect_failures(host: &Host) -> Vec<String> {
+    let failures = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = failures.clone();
+    host.on_state_change(move |change| {
+        if change.to == PluginState::Failed {
+            if let Ok(mut f) = sink.lock() {
+                f.push(format!("{}: {}", change.id, change.reason.as_deref().unwrap_or("failed")));
+            }
+        }
+    });
+    host.stop().await;
+    let collected = failures.lock().map(|f| f.clone()).unwrap_or_default();
+    collected
 }
 
 /// Waits for SIGINT or SIGTERM, checking health every 10 seconds meanwhile.

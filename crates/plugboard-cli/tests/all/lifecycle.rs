@@ -268,7 +268,12 @@ fn a_hanging_stop_is_given_up_on_after_the_hook_timeout() {
         "took {:?}",
         out.elapsed
     );
-    assert!(out.code.is_some(), "exited by a signal: {}", out.stderr);
+    assert_eq!(out.code, Some(1), "a failed stop is a runtime failure: {}", out.stderr);
+    assert!(
+        out.stderr.contains("did not stop cleanly: clingy: stop timed out after 300ms"),
+        "{}",
+        out.stderr
+    );
     let log = tree.read_log("clingy");
     assert!(
         log.contains("state stopping -> failed: stop timed out after 300ms"),

@@ -12,6 +12,7 @@ mod discovery;
 mod info;
 mod lifecycle;
 mod logs;
+mod registry;
 mod resolution;
 mod storage;
 mod support;

@@ -333,6 +333,7 @@ impl HostBuilder {
                             host_health: None,
                         }),
                         instance: RwLock::new(None),
+                        loaded: std::sync::OnceLock::new(),
                         active: AtomicBool::new(false),
                         settled: watch::channel(
                             (state == PluginState::Disabled).then_some(state),

@@ -97,6 +97,7 @@ async fn start_one(host: &Arc<HostInner>, slot: &Arc<Slot>) {
         Ok(Ok(i)) => i,
     };
     *slot.instance.write() = Some(instance.clone());
+    let _ = slot.loaded.set(instance.clone());
     transition(host, slot, PluginState::Loaded, None);
 
     let schema = m.config.schema.as_ref();

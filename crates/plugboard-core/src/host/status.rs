@@ -107,44 +107,50 @@ pub(crate) fn collect(host: &HostInner) -> Vec<PluginStatus> {
         .map(|s| of_slot(host, s))
         .collect();
     for r in &host.rejected {
-        out.push(PluginStatus {
-            id: r.name.clone(),
-            version: None,
-            runtime: None,
-            state: PluginState::Disabled,
-            health: None,
-            health_message: None,
-            reason: Some(r.reason.clone()),
-            source: r.path.display().to_string(),
-            origin: r.origin.label().to_owned(),
-            bare: false,
-            start_ms: None,
-            calls: 0,
-            errors: 0,
-            shadowed: Vec::new(),
-            warnings: Vec::new(),
-        });
+        out.push(never_started(
+            r.name.clone(),
+            None,
+            r.reason.clone(),
+            r.path.display().to_string(),
+            r.origin.label(),
+        ));
     }
     for m in &host.missing {
-        out.push(PluginStatus {
-            id: m.id.to_string(),
-            version: m.version.as_ref().map(ToString::to_string),
-            runtime: None,
-            state: PluginState::Disabled,
-            health: None,
-            health_message: None,
-            reason: Some(
-                "listed under `plugins:` in the host configuration but not installed; install it (plugboard install) or put it in a plugin directory".to_owned(),
-            ),
-            source: "-".to_owned(),
-            origin: "missing".to_owned(),
-            bare: false,
-            start_ms: None,
-            calls: 0,
-            errors: 0,
-            shadowed: Vec::new(),
-            warnings: Vec::new(),
-        });
+        out.push(never_started(
+            m.id.to_string(),
+            m.version.as_ref().map(ToString::to_string),
+            "listed under `plugins:` in the host configuration but not installed; install it (plugboard install) or put it in a plugin directory".to_owned(),
+            "-".to_owned(),
+            "missing",
+        ));
     }
     out
+}
+
+/// A row for something that never became a plugin of this host: refused at discovery, or
+/// listed in the configuration but not installed.
+fn never_started(
+    id: String,
+    version: Option<String>,
+    reason: String,
+    source: String,
+    origin: &str,
+) -> PluginStatus {
+    PluginStatus {
+        id,
+        version,
+        runtime: None,
+        state: PluginState::Disabled,
+        health: None,
+        health_message: None,
+        reason: Some(reason),
+        source,
+        origin: origin.to_owned(),
+        bare: false,
+        start_ms: None,
+        calls: 0,
+        errors: 0,
+        shadowed: Vec::new(),
+        warnings: Vec::new(),
+    }
 }

@@ -132,7 +132,11 @@ fn a_diamond_starts_its_base_once_and_its_top_last() {
 
 #[test]
 fn independent_plugins_are_ordered_by_id() {
-    let res = run(&[plugin("zeta", "1.0.0"), plugin("alpha", "2.0.0"), plugin("mid", "0.1.0")]);
+    let res = run(&[
+        plugin("zeta", "1.0.0"),
+        plugin("alpha", "2.0.0"),
+        plugin("mid", "0.1.0"),
+    ]);
     assert_eq!(order(&res), ["alpha", "mid", "zeta"]);
 }
 
@@ -143,7 +147,10 @@ fn a_self_dependency_is_a_cycle_of_one() {
         requires(plugin("echo", "1.0.0"), &[("narcissus", "^1")]),
         plugin("bystander", "1.0.0"),
     ]);
-    assert_eq!(problems(&res, "narcissus"), [cycle(&["narcissus", "narcissus"])]);
+    assert_eq!(
+        problems(&res, "narcissus"),
+        [cycle(&["narcissus", "narcissus"])]
+    );
     assert_eq!(problems(&res, "echo"), [dep_disabled("narcissus")]);
     assert_eq!(order(&res), ["bystander"]);
     assert_eq!(
@@ -238,7 +245,12 @@ fn missing_and_wrong_version_dependencies_are_reported_together() {
     let res = run(&[
         requires(
             plugin("needy", "1.0.0"),
-            &[("absent", ">=1.2"), ("old", "^2"), ("fine", "^1"), ("gone", "*")],
+            &[
+                ("absent", ">=1.2"),
+                ("old", "^2"),
+                ("fine", "^1"),
+                ("gone", "*"),
+            ],
         ),
         plugin("old", "1.4.0"),
         plugin("fine", "1.0.0"),
@@ -264,7 +276,10 @@ fn missing_and_wrong_version_dependencies_are_reported_together() {
     );
     assert_eq!(order(&res), ["fine", "old"]);
     let reason = res.reason("needy").unwrap();
-    let each: Vec<String> = problems(&res, "needy").iter().map(ToString::to_string).collect();
+    let each: Vec<String> = problems(&res, "needy")
+        .iter()
+        .map(ToString::to_string)
+        .collect();
     assert_eq!(reason, each.join("; "));
     assert!(
         reason.contains("requires absent >=1.2, which is not installed"),
@@ -279,7 +294,10 @@ fn missing_and_wrong_version_dependencies_are_reported_together() {
 
 #[test]
 fn own_problems_and_dependency_problems_are_all_kept() {
-    let mut needy = requires(plugin("needy", "1.0.0"), &[("absent", "^1"), ("broken", "^1")]);
+    let mut needy = requires(
+        plugin("needy", "1.0.0"),
+        &[("absent", "^1"), ("broken", "^1")],
+    );
     needy.api = req("^2");
     let broken = requires(plugin("broken", "1.0.0"), &[("nowhere", "^1")]);
     let constraints = Constraints {
@@ -374,7 +392,10 @@ fn a_disabled_optional_dependency_is_not_waited_for() {
         ..Constraints::default()
     };
     let res = run_with(
-        &[optional(plugin("a", "1.0.0"), &[("z", "^1")]), plugin("z", "1.0.0")],
+        &[
+            optional(plugin("a", "1.0.0"), &[("z", "^1")]),
+            plugin("z", "1.0.0"),
+        ],
         &constraints,
     );
     assert_eq!(order(&res), ["a"]);
@@ -421,7 +442,11 @@ fn an_api_mismatch_disables_the_plugin_and_its_dependents() {
     future.api = req("^2");
     let mut current = plugin("current", "1.0.0");
     current.api = req("^1");
-    let res = run(&[future, current, requires(plugin("user", "1.0.0"), &[("future", "*")])]);
+    let res = run(&[
+        future,
+        current,
+        requires(plugin("user", "1.0.0"), &[("future", "*")]),
+    ]);
     assert_eq!(
         problems(&res, "future"),
         [Problem::ApiMismatch {
@@ -432,7 +457,10 @@ fn an_api_mismatch_disables_the_plugin_and_its_dependents() {
     assert_eq!(problems(&res, "user"), [dep_disabled("future")]);
     assert_eq!(order(&res), ["current"]);
     let reason = res.reason("future").unwrap();
-    assert!(reason.contains("needs plugin API ^2, but this host implements 1.0.0"), "{reason}");
+    assert!(
+        reason.contains("needs plugin API ^2, but this host implements 1.0.0"),
+        "{reason}"
+    );
     assert!(reason.contains("build for API 1"), "{reason}");
 }
 
@@ -676,8 +704,7 @@ fn expected_disabled(manifests: &[Manifest], constraints: &Constraints) -> BTree
                     .get(&m.id)
                     .is_some_and(|r| !r.matches(&m.version))
                 || !m.api.matches(&HOST_API)
-                || m
-                    .requires
+                || m.requires
                     .iter()
                     .any(|(d, r)| version.get(d).is_none_or(|v| !r.matches(v)))
                 || on_a_cycle(&edges, &m.id)

@@ -79,7 +79,10 @@ async fn a_call_to_an_undeclared_plugin_is_denied() {
     let j = Journal::default();
     let host = host_with_relay(tmp.path(), &j);
     within(10, host.start()).await.unwrap();
-    let err = host.call("relay", "relay:stranger", b"hi").await.unwrap_err();
+    let err = host
+        .call("relay", "relay:stranger", b"hi")
+        .await
+        .unwrap_err();
     match &err {
         CallError::Denied(msg) => {
             assert!(msg.contains("plugin relay may not call stranger"), "{msg}");
@@ -88,7 +91,10 @@ async fn a_call_to_an_undeclared_plugin_is_denied() {
         other => panic!("unexpected {other:?}"),
     }
     assert!(!j.contains("stranger.call:echo"));
-    assert!(host.read_log("relay").unwrap().contains("may not call stranger"));
+    assert!(host
+        .read_log("relay")
+        .unwrap()
+        .contains("may not call stranger"));
     // A declared optional dependency that is not installed is allowed, and simply unknown.
     assert_eq!(
         host.call("relay", "relay:absent", b"").await.unwrap_err(),
@@ -121,7 +127,10 @@ async fn host_api_calls_from_async_code_and_other_threads() {
     within(10, host.start()).await.unwrap();
     let api = api.lock().clone().unwrap();
     assert_eq!(api.id().as_str(), "caller");
-    assert_eq!(api.call("target", "echo", b"async").await.unwrap(), b"async");
+    assert_eq!(
+        api.call("target", "echo", b"async").await.unwrap(),
+        b"async"
+    );
     assert!(matches!(
         api.call("stranger", "echo", b"").await.unwrap_err(),
         CallError::Denied(_)
@@ -138,7 +147,10 @@ async fn host_api_calls_from_async_code_and_other_threads() {
     // After the target stopped, it cannot take calls.
     assert!(matches!(
         api.call("target", "echo", b"").await.unwrap_err(),
-        CallError::NotActive { state: PluginState::Unloaded, .. }
+        CallError::NotActive {
+            state: PluginState::Unloaded,
+            ..
+        }
     ));
     // After the host is dropped, the api says so instead of keeping it alive.
     drop(host);
@@ -161,9 +173,45 @@ async fn a_plugin_handle_calls_without_a_lookup() {
     assert_eq!(handle.id().as_str(), "target");
     assert!(matches!(
         handle.call("echo", b"").await.unwrap_err(),
-        CallError::NotActive { state: PluginState::Resolved, .. }
+        CallError::NotActive {
+            state: PluginState::Resolved,
+            ..
+        }
     ));
     host.start().await.unwrap();
     assert_eq!(handle.call("echo", b"abc").await.unwrap(), b"abc");
+    host.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_builtin_reply_can_be_taken_at_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let j = Journal::default();
+    let host = Host::builder()
+        .state_dir(tmp.path())
+        .plugin(manifest("target", ""), Probe::new(&j).factory())
+        .plugin(
+            manifest("sleepy", "activation: lazy\n"),
+            Probe::new(&j).factory(),
+        )
+        .build()
+        .unwrap();
+    host.start().await.unwrap();
+    // An active builtin answers without a future to drive.
+    let now = host.call("target", "echo", b"fast").now();
+    assert_eq!(now.ok().unwrap().unwrap(), b"fast");
+    let handle = host.plugin("target").unwrap();
+    assert_eq!(handle.call("echo", b"h").now().ok().unwrap().unwrap(), b"h");
+    assert_eq!(
+        host.call("nobody", "echo", b"")
+            .now()
+            .ok()
+            .unwrap()
+            .unwrap_err(),
+        CallError::UnknownPlugin("nobody".into())
+    );
+    // A lazy plugin's first call has to start it: that one is a future.
+    let pending = host.call("sleepy", "echo", b"slow").now().unwrap_err();
+    assert_eq!(within(10, pending).await.unwrap(), b"slow");
     host.stop().await;
 }

@@ -16,7 +16,11 @@ async fn directories_and_configuration_decide_what_starts() {
     write_plugin_dir(&one, "base", &yaml("base", "1.0.0", ""));
     // The higher version in the other directory wins.
     write_plugin_dir(&two, "base", &yaml("base", "1.1.0", ""));
-    write_plugin_dir(&one, "app", &yaml("app", "2.0.0", "requires: {base: '^1.1'}\n"));
+    write_plugin_dir(
+        &one,
+        "app",
+        &yaml("app", "2.0.0", "requires: {base: '^1.1'}\n"),
+    );
     write_plugin_dir(&one, "off", &yaml("off", "1.0.0", ""));
     write_plugin_dir(&one, "pinned", &yaml("pinned", "1.0.0", ""));
     write_plugin_dir(&one, "unregistered", &yaml("unregistered", "1.0.0", ""));
@@ -29,12 +33,17 @@ async fn directories_and_configuration_decide_what_starts() {
     )
     .unwrap();
     let j = Journal::default();
-    let mut builder = Host::builder().config(config, tmp.path()).state_dir(tmp.path().join("state"));
+    let mut builder = Host::builder()
+        .config(config, tmp.path())
+        .state_dir(tmp.path().join("state"));
     for id in ["base", "app", "off", "pinned"] {
         builder = builder.builtin(id, Probe::new(&j).factory());
     }
     let host = builder.build().unwrap();
-    assert_eq!(host.descriptor("base").unwrap().version().to_string(), "1.1.0");
+    assert_eq!(
+        host.descriptor("base").unwrap().version().to_string(),
+        "1.1.0"
+    );
     assert_eq!(host.shadowed().len(), 1);
     within(10, host.start()).await.unwrap();
 
@@ -42,9 +51,17 @@ async fn directories_and_configuration_decide_what_starts() {
     assert_eq!(host.state("app"), Some(PluginState::Active));
     let reason = |id: &str| host.status(id).unwrap().reason.unwrap_or_default();
     assert_eq!(host.state("off"), Some(PluginState::Disabled));
-    assert!(reason("off").contains("enabled: false"), "{}", reason("off"));
+    assert!(
+        reason("off").contains("enabled: false"),
+        "{}",
+        reason("off")
+    );
     assert_eq!(host.state("pinned"), Some(PluginState::Disabled));
-    assert!(reason("pinned").contains("requires version ^2"), "{}", reason("pinned"));
+    assert!(
+        reason("pinned").contains("requires version ^2"),
+        "{}",
+        reason("pinned")
+    );
     assert_eq!(host.state("unregistered"), Some(PluginState::Disabled));
     assert!(
         reason("unregistered").contains("no builtin plugin registered as \"unregistered\""),
@@ -58,7 +75,11 @@ async fn directories_and_configuration_decide_what_starts() {
     assert_eq!(row("base").origin, "external");
     assert_eq!(row("broken").state, PluginState::Disabled);
     assert_eq!(row("empty").state, PluginState::Disabled);
-    assert!(row("empty").reason.as_deref().unwrap().contains("no plugin.yaml"));
+    assert!(row("empty")
+        .reason
+        .as_deref()
+        .unwrap()
+        .contains("no plugin.yaml"));
     assert_eq!(row("not-installed").origin, "missing");
     // Start order first, then the disabled ones.
     let ids: Vec<&str> = statuses.iter().take(2).map(|s| s.id.as_str()).collect();
@@ -72,7 +93,8 @@ async fn a_plugin_given_in_code_shadows_a_lower_version_on_disk() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("plugins");
     write_plugin_dir(&dir, "dual", &yaml("dual", "1.0.0", ""));
-    let config = HostConfig::from_yaml_str("directories:\n  external: [plugins]\n", "config.yaml").unwrap();
+    let config =
+        HostConfig::from_yaml_str("directories:\n  external: [plugins]\n", "config.yaml").unwrap();
     let j = Journal::default();
     let mut m = manifest("dual", "");
     m.version = semver::Version::new(3, 0, 0);
@@ -81,7 +103,37 @@ async fn a_plugin_given_in_code_shadows_a_lower_version_on_disk() {
         .plugin(m, Probe::new(&j).factory())
         .build()
         .unwrap();
-    assert_eq!(host.descriptor("dual").unwrap().version().to_string(), "3.0.0");
+    assert_eq!(
+        host.descriptor("dual").unwrap().version().to_string(),
+        "3.0.0"
+    );
     assert_eq!(host.status("dual").unwrap().origin, "application");
     assert_eq!(host.shadowed().len(), 1);
+}
+
+#[test]
+fn many_directories_are_all_discovered_in_order() {
+    // Enough plugins that discovery spreads the parsing over threads.
+    let tmp = tempfile::tempdir().unwrap();
+    for i in 0..300 {
+        let id = format!("p{i:03}");
+        if i % 50 == 7 {
+            write_plugin_dir(tmp.path(), &id, "id: [not, an, id]\n");
+        } else {
+            write_plugin_dir(tmp.path(), &id, &yaml(&id, "1.0.0", ""));
+        }
+    }
+    let found = plugboard_core::discover(None, &[tmp.path().to_path_buf()]);
+    let ids: Vec<String> = found.plugins.iter().map(|d| d.id().to_string()).collect();
+    let expected: Vec<String> = (0..300)
+        .filter(|i| i % 50 != 7)
+        .map(|i| format!("p{i:03}"))
+        .collect();
+    assert_eq!(ids, expected);
+    let rejected: Vec<&str> = found.rejected.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(rejected, ["p007", "p057", "p107", "p157", "p207", "p257"]);
+    assert!(found
+        .rejected
+        .iter()
+        .all(|r| r.reason.contains("plugin.yaml")));
 }

@@ -39,20 +39,34 @@ async fn a_subscribed_plugin_receives_another_plugins_events() {
     let mut app = host.subscribe("orders.*");
     within(10, host.start()).await.unwrap();
 
-    host.call("publisher", "orders.created", b"{\"id\":1}").await.unwrap();
-    host.call("publisher", "unrelated.topic", b"x").await.unwrap();
+    host.call("publisher", "orders.created", b"{\"id\":1}")
+        .await
+        .unwrap();
+    host.call("publisher", "unrelated.topic", b"x")
+        .await
+        .unwrap();
     host.publish("audit", b"from the application".to_vec());
     eventually("both events", || inbox.lock().len() >= 2).await;
     tokio::time::sleep(Duration::from_millis(50)).await;
     let got: Vec<(String, Vec<u8>, Option<String>)> = inbox
         .lock()
         .iter()
-        .map(|e| (e.topic.clone(), e.payload.clone(), e.source.as_ref().map(ToString::to_string)))
+        .map(|e| {
+            (
+                e.topic.clone(),
+                e.payload.clone(),
+                e.source.as_ref().map(ToString::to_string),
+            )
+        })
         .collect();
     assert_eq!(
         got,
         [
-            ("orders.created".to_owned(), b"{\"id\":1}".to_vec(), Some("publisher".to_owned())),
+            (
+                "orders.created".to_owned(),
+                b"{\"id\":1}".to_vec(),
+                Some("publisher".to_owned())
+            ),
             ("audit".to_owned(), b"from the application".to_vec(), None),
         ]
     );
@@ -86,7 +100,10 @@ async fn reserved_topics_are_refused_for_plugins() {
         match host.call("publisher", topic, b"{}").await.unwrap_err() {
             CallError::Denied(msg) => {
                 assert!(msg.contains("reserved for the host"), "{msg}");
-                assert!(msg.contains("publisher."), "suggests a topic of its own: {msg}");
+                assert!(
+                    msg.contains("publisher."),
+                    "suggests a topic of its own: {msg}"
+                );
             }
             other => panic!("unexpected {other:?}"),
         }

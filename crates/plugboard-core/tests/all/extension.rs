@@ -32,7 +32,9 @@ fn transformer(j: &Journal, empty_maybe: &'static [u8]) -> Probe {
 
 async fn text_host(state: &std::path::Path, j: &Journal) -> Host {
     let provides = |methods: &str, priority: i32| {
-        format!("provides:\n  - point: {POINT}\n    methods: [{methods}]\n    priority: {priority}\n")
+        format!(
+            "provides:\n  - point: {POINT}\n    methods: [{methods}]\n    priority: {priority}\n"
+        )
     };
     let host = Host::builder()
         .state_dir(state)
@@ -63,7 +65,9 @@ async fn text_host(state: &std::path::Path, j: &Journal) -> Host {
         )
         .plugin(
             manifest("broken", &provides("upper", 20)),
-            Probe::new(j).on_start(|_| Err("broken on purpose".into())).factory(),
+            Probe::new(j)
+                .on_start(|_| Err("broken on purpose".into()))
+                .factory(),
         )
         .plugin(
             manifest(
@@ -106,22 +110,37 @@ async fn call_one_named_implementation() {
     let tmp = tempfile::tempdir().unwrap();
     let host = text_host(tmp.path(), &Journal::default()).await;
     let point = host.point(POINT).unwrap();
-    assert_eq!(text(&point.call("lo", "upper", &json("ab")).await.unwrap()), "lo:AB");
-    assert_eq!(text(&point.call("mid", "lower", &json("AB")).await.unwrap()), "mid:ab");
+    assert_eq!(
+        text(&point.call("lo", "upper", &json("ab")).await.unwrap()),
+        "lo:AB"
+    );
+    assert_eq!(
+        text(&point.call("mid", "lower", &json("AB")).await.unwrap()),
+        "mid:ab"
+    );
     // A method the implementation does not list.
     assert!(matches!(
         point.call("mid", "upper", &json("x")).await.unwrap_err(),
         CallError::UnknownMethod { plugin, method, .. } if plugin == "mid" && method == "upper"
     ));
     // A plugin that does not implement the point.
-    match point.call("stranger", "upper", &json("x")).await.unwrap_err() {
-        CallError::Denied(msg) => assert!(msg.contains("does not implement extension point"), "{msg}"),
+    match point
+        .call("stranger", "upper", &json("x"))
+        .await
+        .unwrap_err()
+    {
+        CallError::Denied(msg) => {
+            assert!(msg.contains("does not implement extension point"), "{msg}")
+        }
         other => panic!("unexpected {other:?}"),
     }
     // A failed implementation.
     assert!(matches!(
         point.call("broken", "upper", &json("x")).await.unwrap_err(),
-        CallError::NotActive { state: PluginState::Failed, .. }
+        CallError::NotActive {
+            state: PluginState::Failed,
+            ..
+        }
     ));
     host.stop().await;
 }
@@ -224,7 +243,10 @@ async fn a_lazy_implementation_is_started_by_a_point_call() {
     let (id, out) = within(10, host.point("lazy.point").unwrap().call_one("any", b"x"))
         .await
         .unwrap();
-    assert_eq!((id.as_str(), out.as_slice()), ("lazy-impl", b"x".as_slice()));
+    assert_eq!(
+        (id.as_str(), out.as_slice()),
+        ("lazy-impl", b"x".as_slice())
+    );
     assert_eq!(host.state("lazy-impl"), Some(PluginState::Active));
     host.stop().await;
 }
@@ -233,7 +255,9 @@ async fn a_lazy_implementation_is_started_by_a_point_call() {
 async fn unknown_points_and_unserved_methods() {
     let tmp = tempfile::tempdir().unwrap();
     let host = text_host(tmp.path(), &Journal::default()).await;
-    assert!(matches!(host.point("no.such.point").unwrap_err(), Error::UnknownPoint(p) if p == "no.such.point"));
+    assert!(
+        matches!(host.point("no.such.point").unwrap_err(), Error::UnknownPoint(p) if p == "no.such.point")
+    );
     let point = host.point(POINT).unwrap();
     // An implementation that lists no methods takes every method.
     let (id, _) = point.call_one("not-listed-anywhere", b"").await.unwrap();
@@ -242,7 +266,10 @@ async fn unknown_points_and_unserved_methods() {
     host.stop().await;
     match point.call_one("upper", b"").await.unwrap_err() {
         CallError::Denied(msg) => {
-            assert!(msg.contains("no active plugin implements text.transform"), "{msg}");
+            assert!(
+                msg.contains("no active plugin implements text.transform"),
+                "{msg}"
+            );
             assert!(msg.contains("broken, hi, mid, lo"), "{msg}");
         }
         other => panic!("unexpected {other:?}"),
@@ -299,7 +326,10 @@ async fn typed_msgpack_calls_on_a_point_a_plugin_declares() {
     let host = msgpack_host(tmp.path(), &Journal::default()).await;
     let point = host.point("math.sum").unwrap();
     assert_eq!(point.point().codec, Codec::Msgpack);
-    assert_eq!(point.point().declared_by.as_ref().map(|p| p.as_str()), Some("mp-a"));
+    assert_eq!(
+        point.point().declared_by.as_ref().map(|p| p.as_str()),
+        Some("mp-a")
+    );
     let input = Pair { left: 2, right: 3 };
     let (id, sum): (_, i64) = point.call_one_typed("sum", &input).await.unwrap();
     assert_eq!((id.as_str(), sum), ("mp-a", 5));
@@ -330,7 +360,10 @@ async fn a_raw_point_takes_bytes_not_typed_values() {
     let host = msgpack_host(tmp.path(), &Journal::default()).await;
     let point = host.point("raw.point").unwrap();
     assert!(matches!(
-        point.call_one_typed::<str, String>("x", "y").await.unwrap_err(),
+        point
+            .call_one_typed::<str, String>("x", "y")
+            .await
+            .unwrap_err(),
         CallError::Codec { .. }
     ));
     let (_, out) = point.call_one("anything", &[0xff, 0x00]).await.unwrap();
@@ -351,6 +384,10 @@ async fn providing_an_undeclared_point_is_a_warning() {
         .unwrap();
     let warnings = host.status("lonely").unwrap().warnings;
     assert_eq!(warnings.len(), 1, "{warnings:?}");
-    assert!(warnings[0].contains("which nobody declares"), "{}", warnings[0]);
+    assert!(
+        warnings[0].contains("which nobody declares"),
+        "{}",
+        warnings[0]
+    );
     assert!(host.point("nobody.declares").is_err());
 }

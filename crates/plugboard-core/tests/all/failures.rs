@@ -36,7 +36,11 @@ async fn start_and_check(host: &Host, j: &Journal) -> String {
     host.on_state_change(seen.listener());
     within(10, host.start()).await.unwrap();
     assert_eq!(host.state("bad"), Some(PluginState::Failed));
-    let reason = host.status("bad").unwrap().reason.expect("a failed plugin says why");
+    let reason = host
+        .status("bad")
+        .unwrap()
+        .reason
+        .expect("a failed plugin says why");
 
     assert_eq!(host.state("child"), Some(PluginState::Disabled));
     let child = host.status("child").unwrap().reason.unwrap();
@@ -48,7 +52,10 @@ async fn start_and_check(host: &Host, j: &Journal) -> String {
     // Optional users and independent plugins go on.
     assert_eq!(host.state("optional-user"), Some(PluginState::Active));
     assert_eq!(host.state("bystander"), Some(PluginState::Active));
-    assert_eq!(host.call("bystander", "echo", b"still").await.unwrap(), b"still");
+    assert_eq!(
+        host.call("bystander", "echo", b"still").await.unwrap(),
+        b"still"
+    );
     assert!(host
         .read_log("optional-user")
         .unwrap()
@@ -56,7 +63,11 @@ async fn start_and_check(host: &Host, j: &Journal) -> String {
 
     // Calls to the failed plugin say why it cannot take them.
     match host.call("bad", "echo", b"").await.unwrap_err() {
-        CallError::NotActive { plugin, state, reason: Some(r) } => {
+        CallError::NotActive {
+            plugin,
+            state,
+            reason: Some(r),
+        } => {
             assert_eq!((plugin.as_str(), state), ("bad", PluginState::Failed));
             assert_eq!(r, reason);
         }
@@ -137,7 +148,10 @@ async fn a_factory_that_panics() {
         .unwrap();
     let reason = start_and_check(&host, &j).await;
     assert!(reason.starts_with("cannot load: "), "{reason}");
-    assert!(reason.contains("factory panicked: cannot construct"), "{reason}");
+    assert!(
+        reason.contains("factory panicked: cannot construct"),
+        "{reason}"
+    );
     host.stop().await;
 }
 
@@ -165,7 +179,10 @@ async fn a_hook_that_hangs_times_out() {
     let reason = start_and_check(&host, &j).await;
     let took = began.elapsed();
     assert_eq!(reason, "start timed out after 200ms");
-    assert!(took < Duration::from_secs(3), "the timeout did not bound the start: {took:?}");
+    assert!(
+        took < Duration::from_secs(3),
+        "the timeout did not bound the start: {took:?}"
+    );
     release.send(()).unwrap();
     within(10, host.stop()).await;
 }
@@ -296,8 +313,15 @@ async fn calls_to_unknown_and_disabled_plugins_are_refused() {
         CallError::UnknownPlugin("nobody".into())
     );
     match host.call("orphan", "x", b"").await.unwrap_err() {
-        CallError::NotActive { state: PluginState::Disabled, reason: Some(r), .. } => {
-            assert!(r.contains("requires nowhere ^1, which is not installed"), "{r}");
+        CallError::NotActive {
+            state: PluginState::Disabled,
+            reason: Some(r),
+            ..
+        } => {
+            assert!(
+                r.contains("requires nowhere ^1, which is not installed"),
+                "{r}"
+            );
         }
         other => panic!("unexpected {other:?}"),
     }

@@ -36,9 +36,7 @@ fn configured(dir: &Path, config_yaml: &str, manifest_extra: &str, probe: Probe)
         .build()
         .unwrap();
     assert_eq!(host.state_dir(), dir.join("state"));
-    assert!(
-        host.descriptor("cfg").unwrap().dir.as_deref() == Some(plugins.join("cfg").as_path())
-    );
+    assert!(host.descriptor("cfg").unwrap().dir.as_deref() == Some(plugins.join("cfg").as_path()));
     host
 }
 
@@ -107,7 +105,10 @@ async fn an_invalid_configured_value_fails_the_plugin_with_its_pointer() {
     let reason = host.status("cfg").unwrap().reason.unwrap();
     assert!(reason.starts_with("invalid configuration:"), "{reason}");
     assert!(reason.contains("/max_words"), "{reason}");
-    assert!(!j.contains("cfg.boot"), "boot never sees an invalid configuration");
+    assert!(
+        !j.contains("cfg.boot"),
+        "boot never sees an invalid configuration"
+    );
     host.stop().await;
 }
 
@@ -142,7 +143,10 @@ async fn an_invalid_adjustment_fails_the_plugin() {
     within(10, host.start()).await.unwrap();
     assert_eq!(host.state("cfg"), Some(PluginState::Failed));
     let reason = host.status("cfg").unwrap().reason.unwrap();
-    assert!(reason.starts_with("boot set an invalid configuration:"), "{reason}");
+    assert!(
+        reason.starts_with("boot set an invalid configuration:"),
+        "{reason}"
+    );
     assert!(reason.contains("/max_words"), "{reason}");
     assert!(!j.contains("cfg.start"));
     host.stop().await;
@@ -167,29 +171,44 @@ async fn storage_needs_the_permission() {
             manifest("neighbour", "permissions: {storage: true}\n"),
             Probe::new(&j).keep_api(&other).factory(),
         )
-        .plugin(manifest("nosy", ""), Probe::new(&j).keep_api(&denied).factory())
+        .plugin(
+            manifest("nosy", ""),
+            Probe::new(&j).keep_api(&denied).factory(),
+        )
         .build()
         .unwrap();
     within(10, host.start()).await.unwrap();
 
     match storage_of(&denied).unwrap_err() {
         CallError::Denied(msg) => {
-            assert!(msg.contains("plugin nosy: storage is not permitted"), "{msg}");
+            assert!(
+                msg.contains("plugin nosy: storage is not permitted"),
+                "{msg}"
+            );
             assert!(msg.contains("permissions: { storage: true }"), "{msg}");
         }
         other => panic!("unexpected {other:?}"),
     }
-    assert!(host.read_log("nosy").unwrap().contains("storage is not permitted"));
+    assert!(host
+        .read_log("nosy")
+        .unwrap()
+        .contains("storage is not permitted"));
 
     let store = storage_of(&allowed).unwrap();
     assert_eq!(store.plugin().as_str(), "keeper");
     store.put(b"colour", b"blue").unwrap();
-    assert_eq!(store.get(b"colour").unwrap().as_deref(), Some(b"blue".as_slice()));
+    assert_eq!(
+        store.get(b"colour").unwrap().as_deref(),
+        Some(b"blue".as_slice())
+    );
     // Each plugin has a namespace of its own.
     let theirs = storage_of(&other).unwrap();
     assert_eq!(theirs.get(b"colour").unwrap(), None);
     theirs.put(b"colour", b"red").unwrap();
-    assert_eq!(store.get(b"colour").unwrap().as_deref(), Some(b"blue".as_slice()));
+    assert_eq!(
+        store.get(b"colour").unwrap().as_deref(),
+        Some(b"blue".as_slice())
+    );
     host.stop().await;
     drop((host, store, theirs));
 
@@ -205,7 +224,10 @@ async fn storage_needs_the_permission() {
         .unwrap();
     within(10, host.start()).await.unwrap();
     let store = storage_of(&again).unwrap();
-    assert_eq!(store.get(b"colour").unwrap().as_deref(), Some(b"blue".as_slice()));
+    assert_eq!(
+        store.get(b"colour").unwrap().as_deref(),
+        Some(b"blue".as_slice())
+    );
     host.stop().await;
 }
 
@@ -221,7 +243,10 @@ async fn a_grant_narrows_what_the_manifest_asks_for() {
     );
     assert!(!host.effective_permissions("cfg").unwrap().storage);
     within(10, host.start()).await.unwrap();
-    assert!(matches!(storage_of(&slot).unwrap_err(), CallError::Denied(_)));
+    assert!(matches!(
+        storage_of(&slot).unwrap_err(),
+        CallError::Denied(_)
+    ));
     host.stop().await;
 
     // A grant that allows it keeps the request.
@@ -272,7 +297,9 @@ async fn health_reported_by_plugins_and_asked_by_the_host() {
         )
         .plugin(
             manifest("asked", ""),
-            Probe::new(&j).on_health(move || asked.lock().clone()).factory(),
+            Probe::new(&j)
+                .on_health(move || asked.lock().clone())
+                .factory(),
         )
         .plugin(
             manifest("panicky", ""),
@@ -294,9 +321,16 @@ async fn health_reported_by_plugins_and_asked_by_the_host() {
         health("reporter"),
         (Some(Health::Degraded), Some("cache is cold".to_owned()))
     );
-    assert!(host.read_log("reporter").unwrap().contains("health: degraded (cache is cold)"));
+    assert!(host
+        .read_log("reporter")
+        .unwrap()
+        .contains("health: degraded (cache is cold)"));
     assert_eq!(health("asked"), (Some(Health::Healthy), None));
-    assert_eq!(health("off"), (None, None), "no health for a plugin that is not running");
+    assert_eq!(
+        health("off"),
+        (None, None),
+        "no health for a plugin that is not running"
+    );
 
     *answer.lock() = Some(HealthReport::new(Health::Unhealthy, "disk full"));
     within(10, host.check_health()).await;
@@ -306,7 +340,9 @@ async fn health_reported_by_plugins_and_asked_by_the_host() {
     );
     let (level, message) = health("panicky");
     assert_eq!(level, Some(Health::Unhealthy));
-    assert!(message.unwrap().contains("health check panicked: health bug"));
+    assert!(message
+        .unwrap()
+        .contains("health check panicked: health bug"));
     assert_eq!(health("quiet"), (Some(Health::Healthy), None));
     // The plugin's own report stands beside the host's check; the worse one shows.
     assert_eq!(health("reporter").0, Some(Health::Degraded));

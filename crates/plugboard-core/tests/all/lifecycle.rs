@@ -17,7 +17,10 @@ async fn dependencies_start_first_and_every_transition_is_observed() {
     let j = Journal::default();
     let host = Host::builder()
         .state_dir(tmp.path())
-        .plugin(manifest("app", "requires: {base: '^1'}\n"), Probe::new(&j).factory())
+        .plugin(
+            manifest("app", "requires: {base: '^1'}\n"),
+            Probe::new(&j).factory(),
+        )
         .plugin(manifest("base", ""), Probe::new(&j).factory())
         .build()
         .unwrap();
@@ -31,7 +34,10 @@ async fn dependencies_start_first_and_every_transition_is_observed() {
     let mut events = host.subscribe(STATE_TOPIC);
 
     within(10, host.start()).await.unwrap();
-    assert_eq!(j.entries(), ["base.boot", "base.start", "app.boot", "app.start"]);
+    assert_eq!(
+        j.entries(),
+        ["base.boot", "base.start", "app.boot", "app.start"]
+    );
     assert_eq!(seen.of("base"), NORMAL_START);
     assert_eq!(seen.of("app"), NORMAL_START);
     // base is active before app is even loaded.
@@ -42,7 +48,9 @@ async fn dependencies_start_first_and_every_transition_is_observed() {
             .unwrap()
     };
     assert!(at("base", PluginState::Active) < at("app", PluginState::Loaded));
-    assert!(all.iter().all(|c| c.reason.is_none() && c.version.to_string() == "1.0.0"));
+    assert!(all
+        .iter()
+        .all(|c| c.reason.is_none() && c.version.to_string() == "1.0.0"));
 
     // The same transitions arrive on the event topic, as JSON.
     let mut published: Vec<StateChange> = Vec::new();
@@ -52,7 +60,9 @@ async fn dependencies_start_first_and_every_transition_is_observed() {
         published.push(e.json().unwrap());
     }
     let brief = |cs: &[StateChange]| -> Vec<(String, PluginState, PluginState)> {
-        cs.iter().map(|c| (c.id.to_string(), c.from, c.to)).collect()
+        cs.iter()
+            .map(|c| (c.id.to_string(), c.from, c.to))
+            .collect()
     };
     assert_eq!(brief(&published), brief(&all));
 
@@ -104,7 +114,10 @@ async fn independent_plugins_start_concurrently() {
     assert_eq!(host.state("slow-b"), Some(PluginState::Active));
     assert!(took >= Duration::from_millis(300), "{took:?}");
     // One after the other would take 600 ms; together, 300 ms and some overhead.
-    assert!(took < Duration::from_millis(500), "started one after the other: {took:?}");
+    assert!(
+        took < Duration::from_millis(500),
+        "started one after the other: {took:?}"
+    );
     host.stop().await;
 }
 
@@ -163,7 +176,11 @@ async fn stop_order_is_the_reverse_of_start_order() {
     for id in ["a", "b", "c", "d"] {
         assert_eq!(host.state(id), Some(PluginState::Unloaded), "{id}");
     }
-    let dependents: Vec<String> = host.dependents("b").iter().map(ToString::to_string).collect();
+    let dependents: Vec<String> = host
+        .dependents("b")
+        .iter()
+        .map(ToString::to_string)
+        .collect();
     assert_eq!(dependents, ["c", "d"]);
 }
 
@@ -187,7 +204,9 @@ async fn a_lazy_plugin_starts_on_its_first_call_and_not_before() {
     assert_eq!(j.entries(), ["base.boot", "base.start"]);
     assert!(seen.of("sleepy").is_empty());
 
-    let out = within(10, host.call("sleepy", "echo", b"wake")).await.unwrap();
+    let out = within(10, host.call("sleepy", "echo", b"wake"))
+        .await
+        .unwrap();
     assert_eq!(out, b"wake");
     assert_eq!(host.state("sleepy"), Some(PluginState::Active));
     assert_eq!(seen.of("sleepy"), NORMAL_START);
@@ -196,7 +215,9 @@ async fn a_lazy_plugin_starts_on_its_first_call_and_not_before() {
         ["sleepy.boot", "sleepy.start", "sleepy.call:echo"]
     );
     // Started once: later calls go straight through.
-    within(10, host.call("sleepy", "echo", b"again")).await.unwrap();
+    within(10, host.call("sleepy", "echo", b"again"))
+        .await
+        .unwrap();
     assert_eq!(j.ids_of("boot"), ["base", "sleepy"]);
 
     within(10, host.stop()).await;
@@ -239,7 +260,10 @@ async fn a_lazy_plugin_that_is_never_called_is_never_loaded() {
     let j = Journal::default();
     let host = Host::builder()
         .state_dir(tmp.path())
-        .plugin(manifest("sleepy", "activation: lazy\n"), Probe::new(&j).factory())
+        .plugin(
+            manifest("sleepy", "activation: lazy\n"),
+            Probe::new(&j).factory(),
+        )
         .build()
         .unwrap();
     let seen = Transitions::default();
@@ -251,8 +275,13 @@ async fn a_lazy_plugin_that_is_never_called_is_never_loaded() {
     assert_eq!(host.state("sleepy"), Some(PluginState::Resolved));
     // Nor is it started once the host has stopped: nobody would stop it again.
     assert!(matches!(
-        within(10, host.call("sleepy", "echo", b"")).await.unwrap_err(),
-        plugboard_core::CallError::NotActive { state: PluginState::Resolved, .. }
+        within(10, host.call("sleepy", "echo", b""))
+            .await
+            .unwrap_err(),
+        plugboard_core::CallError::NotActive {
+            state: PluginState::Resolved,
+            ..
+        }
     ));
     assert!(j.entries().is_empty());
 }
@@ -263,7 +292,10 @@ async fn start_plugin_starts_a_lazy_plugin_and_reports_its_state() {
     let j = Journal::default();
     let host = Host::builder()
         .state_dir(tmp.path())
-        .plugin(manifest("sleepy", "activation: lazy\n"), Probe::new(&j).factory())
+        .plugin(
+            manifest("sleepy", "activation: lazy\n"),
+            Probe::new(&j).factory(),
+        )
         .build()
         .unwrap();
     host.start().await.unwrap();

@@ -10,12 +10,14 @@ use plugboard_core::{CallError, Host, HostApi, PluginError, PluginState, Service
 use crate::support::{manifest, within, Journal, Probe};
 
 fn kv_service() -> Arc<dyn Service> {
-    Arc::new(|method: &str, payload: &[u8]| -> Result<Vec<u8>, CallError> {
-        match method {
-            "get" => Ok([b"value of ".as_slice(), payload].concat()),
-            other => Err(CallError::plugin("kv", format!("no {other}"))),
-        }
-    })
+    Arc::new(
+        |method: &str, payload: &[u8]| -> Result<Vec<u8>, CallError> {
+            match method {
+                "get" => Ok([b"value of ".as_slice(), payload].concat()),
+                other => Err(CallError::plugin("kv", format!("no {other}"))),
+            }
+        },
+    )
 }
 
 fn register(id: &'static str) -> impl Fn(&HostApi) -> Result<(), PluginError> + Send + Sync {
@@ -38,7 +40,10 @@ fn user(j: &Journal, api: Option<Arc<Mutex<Option<HostApi>>>>) -> Probe {
             let service = host.service("kv.store")?;
             assert_eq!(service.provider().as_str(), "kv");
             assert_eq!(service.id(), "kv.store");
-            service.call("get", payload).now().expect("a closure service answers at once")
+            service
+                .call("get", payload)
+                .now()
+                .expect("a closure service answers at once")
         })
 }
 
@@ -50,9 +55,18 @@ async fn a_declared_dependent_resolves_a_service_and_an_undeclared_plugin_is_den
     let seen = seen_in_start.clone();
     let host = Host::builder()
         .state_dir(tmp.path())
-        .plugin(manifest("kv", ""), Probe::new(&j).on_start(register("kv.store")).factory())
-        .plugin(manifest("user", "requires: {kv: '^1'}\n"), user(&j, None).factory())
-        .plugin(manifest("optional-user", "optional: {kv: '*'}\n"), user(&j, None).factory())
+        .plugin(
+            manifest("kv", ""),
+            Probe::new(&j).on_start(register("kv.store")).factory(),
+        )
+        .plugin(
+            manifest("user", "requires: {kv: '^1'}\n"),
+            user(&j, None).factory(),
+        )
+        .plugin(
+            manifest("optional-user", "optional: {kv: '*'}\n"),
+            user(&j, None).factory(),
+        )
         .plugin(manifest("stranger", ""), user(&j, None).factory())
         .plugin(
             manifest("early", "requires: {kv: '*'}\n"),
@@ -68,13 +82,25 @@ async fn a_declared_dependent_resolves_a_service_and_an_undeclared_plugin_is_den
         .build()
         .unwrap();
     within(10, host.start()).await.unwrap();
-    assert_eq!(seen_in_start.lock().as_deref(), Some(b"value of early".as_slice()));
-    assert_eq!(host.services_of(&PluginId::new("kv").unwrap()), ["kv.store"]);
+    assert_eq!(
+        seen_in_start.lock().as_deref(),
+        Some(b"value of early".as_slice())
+    );
+    assert_eq!(
+        host.services_of(&PluginId::new("kv").unwrap()),
+        ["kv.store"]
+    );
     assert_eq!(host.call("user", "use", b"k").await.unwrap(), b"value of k");
-    assert_eq!(host.call("optional-user", "use", b"o").await.unwrap(), b"value of o");
+    assert_eq!(
+        host.call("optional-user", "use", b"o").await.unwrap(),
+        b"value of o"
+    );
     match host.call("stranger", "use", b"k").await.unwrap_err() {
         CallError::Denied(msg) => {
-            assert!(msg.contains("plugin stranger may not use services of kv"), "{msg}");
+            assert!(
+                msg.contains("plugin stranger may not use services of kv"),
+                "{msg}"
+            );
         }
         other => panic!("unexpected {other:?}"),
     }
@@ -88,7 +114,10 @@ async fn a_service_is_withdrawn_when_its_provider_stops() {
     let api: Arc<Mutex<Option<HostApi>>> = Arc::default();
     let host = Host::builder()
         .state_dir(tmp.path())
-        .plugin(manifest("kv", ""), Probe::new(&j).on_start(register("kv.store")).factory())
+        .plugin(
+            manifest("kv", ""),
+            Probe::new(&j).on_start(register("kv.store")).factory(),
+        )
         .plugin(
             manifest("user", "requires: {kv: '^1'}\n"),
             user(&j, Some(api.clone())).factory(),
@@ -113,7 +142,10 @@ async fn a_duplicate_service_id_is_refused() {
     let j = Journal::default();
     let host = Host::builder()
         .state_dir(tmp.path())
-        .plugin(manifest("kv", ""), Probe::new(&j).on_start(register("kv.store")).factory())
+        .plugin(
+            manifest("kv", ""),
+            Probe::new(&j).on_start(register("kv.store")).factory(),
+        )
         .plugin(
             manifest("copycat", "requires: {kv: '*'}\n"),
             Probe::new(&j).on_start(register("kv.store")).factory(),
@@ -128,7 +160,10 @@ async fn a_duplicate_service_id_is_refused() {
         "{reason}"
     );
     // The original stays.
-    assert_eq!(host.services_of(&PluginId::new("kv").unwrap()), ["kv.store"]);
+    assert_eq!(
+        host.services_of(&PluginId::new("kv").unwrap()),
+        ["kv.store"]
+    );
     host.stop().await;
 }
 
@@ -151,6 +186,8 @@ async fn a_provider_that_fails_after_registering_withdraws_its_services() {
         .unwrap();
     within(10, host.start()).await.unwrap();
     assert_eq!(host.state("flaky"), Some(PluginState::Failed));
-    assert!(host.services_of(&PluginId::new("flaky").unwrap()).is_empty());
+    assert!(host
+        .services_of(&PluginId::new("flaky").unwrap())
+        .is_empty());
     host.stop().await;
 }

@@ -154,7 +154,9 @@ impl ProbePlugin {
     }
 
     fn note(&self, what: &str) {
-        self.probe.journal.push(format!("{}.{what}", self.host().id()));
+        self.probe
+            .journal
+            .push(format!("{}.{what}", self.host().id()));
     }
 }
 

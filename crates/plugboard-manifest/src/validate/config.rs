@@ -25,6 +25,9 @@ const URL_SCHEMES: [&str; 4] = ["https", "http", "oci", "file"];
 /// Runs every check on `c`.
 pub(crate) fn check(c: &HostConfig, r: &mut Report<'_>) {
     check_registry_url(r, &c.registry.url);
+    for (i, key) in c.registry.trusted_keys.iter().enumerate() {
+        check_public_key(r, &format!("registry.trusted_keys[{i}]"), key);
+    }
     check_plugins(c, r);
     if let Some(bundled) = &c.directories.bundled {
         check_dir(r, "directories.bundled", bundled);
@@ -116,6 +119,19 @@ pub(crate) fn check_registry_url(r: &mut Report<'_>, url: &str) {
             .set_hint(hint);
         }
         rest = &rest[open + close + 1..];
+    }
+}
+
+/// A minisign Ed25519 public key is 42 bytes in base64: 56 characters starting with `RW`.
+fn check_public_key(r: &mut Report<'_>, at: &str, key: &str) {
+    let key = key.trim();
+    let base64 = key
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/' || b == b'=');
+    if key.len() != 56 || !key.starts_with("RW") || !base64 {
+        r.value(at, "not a minisign public key").set_hint(
+            "copy the second line of the key's .pub file (56 characters starting with `RW`)",
+        );
     }
 }
 

@@ -129,3 +129,17 @@ fn validate_checks_a_configuration_built_in_code() {
         "built: plugins[1].id: the plugin `a` is listed twice (hint: it is already at plugins[0]; merge the two entries)"
     );
 }
+
+#[test]
+fn registry_keys_and_switches() {
+    let text = "registry:\n  url: 'oci://127.0.0.1:5000/p/{plugin}:{version}'\n  trusted_keys:\n    - RWQf6LRCGA9i53mlYecO4IzT51TGPpvWucNSCh1CBM0QTaLn73Y7GFO3\n    - nope\n  allow_unsigned: true\n  offline: true\n";
+    let p = one_config_problem(text);
+    assert_eq!(spot(&p), ("registry.trusted_keys[1]", Some(5), Some(7)));
+    assert!(p.message.contains("minisign public key"), "{p}");
+    let ok = text.replace("    - nope\n", "");
+    let config = HostConfig::from_yaml_str(&ok, "config.yaml").unwrap();
+    assert!(config.registry.allow_unsigned && config.registry.offline);
+    assert_eq!(config.registry.trusted_keys.len(), 1);
+    let again = HostConfig::from_yaml_str(&config.to_yaml_string(), "again.yaml").unwrap();
+    assert_eq!(again, config);
+}

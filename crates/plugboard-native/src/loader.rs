@@ -1,0 +1,252 @@
+//! Copying, opening and validating a plugin library.
+//!
+//! Every load opens a fresh copy of the entry in a directory of this process's own: `dlopen`
+//! returns the already-loaded library when asked for a path (or file) it has open, so loading
+//! a new version from the same path would silently reuse the old code, and overwriting a mapped
+//! library in place crashes whoever runs it. A copy gives every version its own file and its
+//! own mapping, which stays valid after a newer one is loaded.
+
+use std::ffi::c_void;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use parking_lot::Mutex;
+use plugboard_core::Descriptor;
+use plugboard_native_abi::{
+    BootFn, CallFn, DestroyFn, EntryFn, FreeFn, HookFn, PluginDescriptor, Str, ABI_VERSION,
+    ENTRY_SYMBOL_C,
+};
+
+use crate::LoadError;
+
+/// The prefix of the per-process directories that hold library copies.
+const SESSION_PREFIX: &str = "plugboard-native-";
+
+/// The functions of a loaded plugin: plain function pointers into a library that is never
+/// unloaded, so they can be copied anywhere and called from any thread.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Functions {
+    pub(crate) boot: BootFn,
+    pub(crate) start: Option<HookFn>,
+    pub(crate) stop: Option<HookFn>,
+    pub(crate) call: CallFn,
+    pub(crate) free: FreeFn,
+    pub(crate) destroy: Option<DestroyFn>,
+}
+
+/// A library that was opened and validated.
+#[derive(Debug)]
+pub(crate) struct Opened {
+    pub(crate) functions: Functions,
+    /// The copy that was opened.
+    pub(crate) copy: PathBuf,
+    /// Its size: what stays mapped once it is retired.
+    pub(crate) bytes: u64,
+}
+
+/// Where the copies of this process go.
+#[derive(Debug)]
+pub(crate) struct Copies {
+    base: PathBuf,
+    session: Mutex<Option<PathBuf>>,
+    next: AtomicU64,
+}
+
+impl Copies {
+    pub(crate) fn new(base: PathBuf) -> Self {
+        Self {
+            base,
+            session: Mutex::new(None),
+            next: AtomicU64::new(1),
+        }
+    }
+
+    pub(crate) fn base(&self) -> &Path {
+        &self.base
+    }
+
+    /// This process's directory, created on first use (mode 0700, so no other user can swap
+    /// a copy between its write and its `dlopen`), after removing those of dead processes.
+    fn session(&self) -> std::io::Result<PathBuf> {
+        let mut session = self.session.lock();
+        if let Some(dir) = &*session {
+            return Ok(dir.clone());
+        }
+        fs::create_dir_all(&self.base)?;
+        remove_stale_sessions(&self.base);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let dir = self
+            .base
+            .join(format!("{SESSION_PREFIX}{}-{nanos}", std::process::id()));
+        let mut builder = fs::DirBuilder::new();
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder.create(&dir)?;
+        *session = Some(dir.clone());
+        Ok(dir)
+    }
+
+    /// Writes `bytes` to a new file for this load of `descriptor`'s plugin.
+    fn write(&self, descriptor: &Descriptor, bytes: &[u8]) -> Result<PathBuf, LoadError> {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        let name = format!("{n}-{}-{}.so", descriptor.id(), descriptor.version());
+        let io = |path: PathBuf| {
+            let plugin = descriptor.id().to_string();
+            move |source| LoadError::Io {
+                plugin,
+                action: "copy the library to",
+                path,
+                source,
+            }
+        };
+        let dir = self.session().map_err(io(self.base.clone()))?;
+        let path = dir.join(name);
+        let mut options = fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o700);
+        options
+            .open(&path)
+            .and_then(|mut f| f.write_all(bytes))
+            .map_err(io(path.clone()))?;
+        Ok(path)
+    }
+}
+
+/// Removes the copy directories of processes that no longer run. Best effort: a directory
+/// that cannot be removed (another user's) is left alone.
+fn remove_stale_sessions(base: &Path) {
+    let Ok(entries) = fs::read_dir(base) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(SESSION_PREFIX)) else {
+            continue;
+        };
+        let Some(pid) = rest.split('-').next() else {
+            continue;
+        };
+        if cfg!(target_os = "linux") && !Path::new("/proc").join(pid).exists() {
+            let _ = fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+/// Reads a string from the descriptor.
+///
+/// # Safety
+/// `s` must describe `len` readable bytes that live as long as the library.
+unsafe fn descriptor_str(s: Str) -> Option<String> {
+    if s.len == 0 || s.ptr.is_null() {
+        return Some(String::new());
+    }
+    // SAFETY: per this function's contract.
+    let bytes = unsafe { std::slice::from_raw_parts(s.ptr, s.len) };
+    std::str::from_utf8(bytes).ok().map(str::to_owned)
+}
+
+/// Copies `bytes` (the verified entry), opens the copy, and validates its descriptor against
+/// the manifest. The library is never closed.
+pub(crate) fn open(
+    descriptor: &Descriptor,
+    entry: &Path,
+    bytes: &[u8],
+    copies: &Copies,
+) -> Result<Opened, LoadError> {
+    use libloading::os::unix::{Library, RTLD_LOCAL, RTLD_NOW};
+
+    let plugin = descriptor.id().to_string();
+    let copy = copies.write(descriptor, bytes)?;
+    // RTLD_NOW: an unresolved symbol fails here, with a message, instead of aborting the host
+    // at the first call that needs it. RTLD_LOCAL: plugins do not see each other's symbols.
+    // SAFETY: opening runs the library's initializers, which is what loading a plugin means;
+    // the operator installed it, and its digest was checked against `integrity:` if given.
+    let library = unsafe { Library::open(Some(&copy), RTLD_NOW | RTLD_LOCAL) }.map_err(|e| {
+        LoadError::Open {
+            plugin: plugin.clone(),
+            path: entry.to_owned(),
+            message: e.to_string(),
+        }
+    })?;
+    // SAFETY: the symbol, if present, is the ABI's entry function (`EntryFn`); a library that
+    // exports the name with another type breaks the ABI's one rule about its one symbol.
+    let entry_fn: Result<EntryFn, _> = unsafe { library.get::<EntryFn>(ENTRY_SYMBOL_C) }.map(|s| *s);
+    // Never dlclose: see the crate documentation. Forgetting the handle keeps the mapping
+    // for the rest of the process, whatever happens next.
+    std::mem::forget(library);
+    let entry_fn = entry_fn.map_err(|e| LoadError::MissingSymbol {
+        plugin: plugin.clone(),
+        path: entry.to_owned(),
+        message: e.to_string(),
+    })?;
+    let bad = |problem: &str| LoadError::Descriptor {
+        plugin: plugin.clone(),
+        path: entry.to_owned(),
+        problem: problem.to_owned(),
+    };
+    // SAFETY: calling the entry function has no preconditions.
+    let raw = unsafe { entry_fn() };
+    if raw.is_null() {
+        return Err(bad("`plugboard_plugin` returned a null pointer"));
+    }
+    // Only the version is read before it is known to match: every ABI version starts with it.
+    // SAFETY: a non-null descriptor starts with a `u32` version, whatever its ABI version.
+    let found = unsafe { raw.cast::<u32>().read() };
+    if found != ABI_VERSION {
+        return Err(LoadError::AbiVersion {
+            plugin,
+            path: entry.to_owned(),
+            found,
+            expected: ABI_VERSION,
+        });
+    }
+    // SAFETY: the version matches, so this is a `PluginDescriptor` of this ABI, which lives as
+    // long as the library (forever).
+    let d: &PluginDescriptor = unsafe { &*raw };
+    // SAFETY: the descriptor's strings live as long as the library.
+    let (id, version) = unsafe { (descriptor_str(d.id), descriptor_str(d.version)) };
+    let (Some(id), Some(version)) = (id, version) else {
+        return Err(bad("its id or version is not UTF-8"));
+    };
+    let expected = format!("{} {}", descriptor.id(), descriptor.version());
+    let found = format!("{id} {version}");
+    if expected != found {
+        return Err(LoadError::Mismatch {
+            plugin,
+            path: entry.to_owned(),
+            expected,
+            found,
+        });
+    }
+    let (Some(boot), Some(call), Some(free)) = (d.boot, d.call, d.free) else {
+        return Err(bad("`boot`, `call` and `free` are required and one of them is null"));
+    };
+    Ok(Opened {
+        functions: Functions {
+            boot,
+            start: d.start,
+            stop: d.stop,
+            call,
+            free,
+            destroy: d.destroy,
+        },
+        copy,
+        bytes: bytes.len() as u64,
+    })
+}
+
+/// A raw pointer that may cross threads: the plugin's instance, which the ABI requires to be
+/// usable from any thread.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct InstancePtr(pub(crate) *mut c_void);
+
+// SAFETY: the ABI requires a plugin's instance to be usable from any thread, concurrently
+// for `call`; the host only passes the pointer back to the plugin's own functions.
+unsafe impl Send for InstancePtr {}
+// SAFETY: as for `Send`.
+unsafe impl Sync for InstancePtr {}

@@ -1,0 +1,79 @@
+/*
+ * A configurable native plugin in C for plugboard-native's tests. Compile-time flags:
+ *   -DPB_ID='"variant"' -DPB_VERSION='"1.0.0"'   what the descriptor says
+ *   -DPB_ABI=99                                    a wrong ABI version
+ *   -DPB_NO_EXPORT                                 no `plugboard_plugin` symbol
+ *   -DPB_NEEDS_DEP                                 link against libpbdep.so (pbdep_value)
+ * Methods: `version` returns PB_VERSION (a static buffer: cap 0, nothing to free), `echo`
+ * returns its payload (malloc'd), anything else is NOT_FOUND.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "plugboard.h"
+
+#ifndef PB_ID
+#define PB_ID "variant"
+#endif
+#ifndef PB_VERSION
+#define PB_VERSION "1.0.0"
+#endif
+#ifndef PB_ABI
+#define PB_ABI PLUGBOARD_ABI_VERSION
+#endif
+
+#ifdef PB_NEEDS_DEP
+extern int pbdep_value(void);
+#endif
+
+static int32_t v_boot(const PlugboardHost *host, PlugboardStr config, void **instance,
+                      PlugboardBuf *out) {
+    (void)config;
+    (void)out;
+    host->log(host->ctx, PLUGBOARD_LOG_INFO, PLUGBOARD_STR("variant " PB_VERSION " booted"));
+    *instance = NULL; /* all state is static */
+    return PLUGBOARD_STATUS_OK;
+}
+
+static int32_t v_call(void *instance, PlugboardStr method, PlugboardStr payload,
+                      PlugboardBuf *out) {
+    (void)instance;
+    if (method.len == 7 && memcmp(method.ptr, "version", 7) == 0) {
+        out->ptr = (uint8_t *)PB_VERSION;
+        out->len = sizeof(PB_VERSION) - 1;
+        out->cap = 0;
+        return PLUGBOARD_STATUS_OK;
+    }
+    if (method.len == 4 && memcmp(method.ptr, "echo", 4) == 0) {
+#ifdef PB_NEEDS_DEP
+        (void)pbdep_value();
+#endif
+        out->ptr = malloc(payload.len ? payload.len : 1);
+        memcpy(out->ptr, payload.ptr, payload.len);
+        out->len = payload.len;
+        out->cap = payload.len ? payload.len : 1;
+        return PLUGBOARD_STATUS_OK;
+    }
+    return PLUGBOARD_STATUS_NOT_FOUND;
+}
+
+static void v_free(PlugboardBuf buf) {
+    if (buf.cap != 0) {
+        free(buf.ptr);
+    }
+}
+
+static const PlugboardPlugin DESCRIPTOR = {
+    .abi_version = PB_ABI,
+    .id = {(const uint8_t *)PB_ID, sizeof(PB_ID) - 1},
+    .version = {(const uint8_t *)PB_VERSION, sizeof(PB_VERSION) - 1},
+    .boot = v_boot,
+    .call = v_call,
+    .free = v_free,
+};
+
+#ifndef PB_NO_EXPORT
+const PlugboardPlugin *plugboard_plugin(void) { return &DESCRIPTOR; }
+#else
+const PlugboardPlugin *not_the_entry(void) { return &DESCRIPTOR; }
+#endif

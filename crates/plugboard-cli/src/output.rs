@@ -50,7 +50,8 @@ pub(crate) fn status_table(statuses: &[PluginStatus], with_source: bool) -> Stri
                 },
                 s.state.to_string(),
                 s.health.map_or_else(|| "-".into(), |h| h.to_string()),
-                s.start_ms.map_or_else(|| "-".into(), |ms| format!("{ms:.1}ms")),
+                s.start_ms
+                    .map_or_else(|| "-".into(), |ms| format!("{ms:.1}ms")),
             ];
             if with_source {
                 r.push(format!("{} {}", s.origin, s.source));

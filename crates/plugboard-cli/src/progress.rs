@@ -35,7 +35,11 @@ impl StartProgress {
                 let line = format!(
                     "{what}: {settled}/{total} plugins settled after {:.0}s{}",
                     began.elapsed().as_secs_f64(),
-                    if waiting.is_empty() { String::new() } else { format!("; waiting for {}", waiting.join(", ")) }
+                    if waiting.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; waiting for {}", waiting.join(", "))
+                    }
                 );
                 {
                     let mut err = std::io::stderr().lock();

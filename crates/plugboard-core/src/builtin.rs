@@ -337,7 +337,10 @@ async fn blocking<T: Send + 'static>(
 ) -> Result<T, PluginError> {
     match tokio::task::spawn_blocking(move || catch_unwind(AssertUnwindSafe(f))).await {
         Ok(Ok(r)) => r,
-        Ok(Err(p)) => Err(PluginError::new(format!("panicked: {}", panic_message(&*p)))),
+        Ok(Err(p)) => Err(PluginError::new(format!(
+            "panicked: {}",
+            panic_message(&*p)
+        ))),
         Err(e) => Err(PluginError::new(format!("the hook's thread failed: {e}"))),
     }
 }
@@ -382,7 +385,10 @@ impl PluginInstance for BuiltinInstance {
 
     fn call<'a>(&'a self, method: &'a str, payload: &'a [u8]) -> Reply<'a> {
         let Some(plugin) = self.plugin.get() else {
-            return Reply::ready(Err(CallError::plugin(&self.id, "the plugin has not booted")));
+            return Reply::ready(Err(CallError::plugin(
+                &self.id,
+                "the plugin has not booted",
+            )));
         };
         Reply::ready(
             match catch_unwind(AssertUnwindSafe(|| plugin.call(method, payload))) {
@@ -409,12 +415,11 @@ impl PluginInstance for BuiltinInstance {
 
     async fn health(&self) -> Option<HealthReport> {
         let plugin = self.plugin.get()?;
-        catch_unwind(AssertUnwindSafe(|| plugin.health()))
-            .unwrap_or_else(|p| {
-                Some(HealthReport::new(
-                    crate::Health::Unhealthy,
-                    format!("health check panicked: {}", panic_message(&*p)),
-                ))
-            })
+        catch_unwind(AssertUnwindSafe(|| plugin.health())).unwrap_or_else(|p| {
+            Some(HealthReport::new(
+                crate::Health::Unhealthy,
+                format!("health check panicked: {}", panic_message(&*p)),
+            ))
+        })
     }
 }

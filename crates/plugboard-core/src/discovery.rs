@@ -308,7 +308,11 @@ fn pick_highest(found: Vec<Descriptor>) -> (Vec<Descriptor>, Vec<Shadowed>) {
                 by_id.insert(id, d);
             }
             Some(prev) => {
-                let (win, lose) = if d.version() > prev.version() { (d, prev) } else { (prev, d) };
+                let (win, lose) = if d.version() > prev.version() {
+                    (d, prev)
+                } else {
+                    (prev, d)
+                };
                 shadowed.push(Shadowed {
                     id: id.clone(),
                     version: lose.version().clone(),

@@ -153,8 +153,12 @@ impl Host {
 
     /// Every declared extension point, sorted by id.
     pub fn points(&self) -> Vec<ExtensionPoint> {
-        let mut v: Vec<ExtensionPoint> =
-            self.inner.points.values().map(|p| p.point.clone()).collect();
+        let mut v: Vec<ExtensionPoint> = self
+            .inner
+            .points
+            .values()
+            .map(|p| p.point.clone())
+            .collect();
         v.sort_by(|a, b| a.id.cmp(&b.id));
         v
     }
@@ -409,7 +413,11 @@ pub fn encode<I: Serialize + ?Sized>(
 ///
 /// # Errors
 /// When the bytes are not a value of that type in that codec.
-pub fn decode<O: DeserializeOwned>(codec: Codec, method: &str, bytes: &[u8]) -> Result<O, CallError> {
+pub fn decode<O: DeserializeOwned>(
+    codec: Codec,
+    method: &str,
+    bytes: &[u8],
+) -> Result<O, CallError> {
     let err = |message: String| CallError::Codec {
         method: method.to_owned(),
         message,

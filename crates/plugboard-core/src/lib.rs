@@ -55,7 +55,9 @@ mod runtime;
 mod services;
 mod state;
 
-pub use builtin::{BootContext, BuiltinFactory, BuiltinPlugin, BuiltinRegistry, BuiltinRuntime, Methods};
+pub use builtin::{
+    BootContext, BuiltinFactory, BuiltinPlugin, BuiltinRegistry, BuiltinRuntime, Methods,
+};
 pub use discovery::{
     discover, load_manifest, Descriptor, Discovery, Origin, Rejected, Shadowed, BUNDLED_INDEX,
     MANIFEST_FILE,
@@ -65,8 +67,9 @@ pub use events::{topic_matches, Event, Subscription, STATE_TOPIC, SUBSCRIBER_QUE
 pub use extension::{decode, encode, ExtensionPoint, Implementation, PointHandle};
 pub use host::{Host, HostBuilder, PluginHandle, PluginStatus, StateListener};
 pub use host_api::{
-    effective_permissions, read_log, ConfigError, ConfigProblem, ConfigValidator, HostApi, PluginLog, PluginStore,
-    Rotation, StorageBackend, StorageError, MAX_KEY_LEN, MAX_VALUE_LEN, TRACING_TARGET,
+    effective_permissions, read_log, ConfigError, ConfigProblem, ConfigValidator, HostApi,
+    PluginLog, PluginStore, Rotation, StorageBackend, StorageError, MAX_KEY_LEN, MAX_VALUE_LEN,
+    TRACING_TARGET,
 };
 pub use resolve::{resolve, Problem, Resolution};
 pub use runtime::{PluginInstance, Reply, Runtime};

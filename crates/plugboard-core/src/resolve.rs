@@ -217,7 +217,10 @@ pub fn resolve(plugins: &[&Manifest], api: &Version, constraints: &Constraints) 
         let members: BTreeSet<&PluginId> = scc.iter().collect();
         for id in &scc {
             let path = cycle_through(id, &graph, &members);
-            problems.entry(id.clone()).or_default().push(Problem::Cycle { path });
+            problems
+                .entry(id.clone())
+                .or_default()
+                .push(Problem::Cycle { path });
         }
     }
 
@@ -339,7 +342,12 @@ fn strongly_connected(graph: &BTreeMap<PluginId, Vec<PluginId>>) -> Vec<Vec<Plug
         ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
     let adj: Vec<Vec<usize>> = ids
         .iter()
-        .map(|id| graph[*id].iter().filter_map(|d| index_of.get(d).copied()).collect())
+        .map(|id| {
+            graph[*id]
+                .iter()
+                .filter_map(|d| index_of.get(d).copied())
+                .collect()
+        })
         .collect();
     let n = ids.len();
     let mut index = vec![usize::MAX; n];

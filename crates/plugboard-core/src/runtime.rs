@@ -59,7 +59,10 @@ pub trait Runtime: Send + Sync + fmt::Debug + 'static {
 pub trait PluginInstance: Send + Sync + 'static {
     /// Runs the plugin's `boot(config)` hook with its validated configuration. The plugin may
     /// return an adjusted configuration, which the host validates again and keeps.
-    async fn boot(&self, config: serde_json::Value) -> Result<Option<serde_json::Value>, PluginError>;
+    async fn boot(
+        &self,
+        config: serde_json::Value,
+    ) -> Result<Option<serde_json::Value>, PluginError>;
 
     /// Runs `start`: the plugin registers services and begins its work.
     async fn start(&self) -> Result<(), PluginError>;

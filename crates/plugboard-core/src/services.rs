@@ -107,9 +107,7 @@ impl ServiceRegistry {
     }
 
     pub(crate) fn withdraw(&self, provider: &PluginId) {
-        self.services
-            .write()
-            .retain(|_, h| &h.provider != provider);
+        self.services.write().retain(|_, h| &h.provider != provider);
     }
 
     pub(crate) fn get(&self, id: &str) -> Option<ServiceHandle> {

@@ -128,8 +128,10 @@ impl BuiltinPlugin for TextTools {
             .as_str()
             .ok_or("config.greeting must be a string")?
             .to_owned();
-        ctx.host()
-            .log(LogLevel::Info, &format!("booted with greeting {greeting:?}"));
+        ctx.host().log(
+            LogLevel::Info,
+            &format!("booted with greeting {greeting:?}"),
+        );
         let _ = self.greeting.set(greeting);
         let _ = self.host.set(ctx.host().clone());
         Ok(())

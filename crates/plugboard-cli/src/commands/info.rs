@@ -39,7 +39,10 @@ pub(crate) async fn run(args: Args, global: Option<PathBuf>, register: Register)
             "state": host.state(id.as_str()).map(|s| s.to_string()),
         })
     };
-    let dependencies: Vec<_> = m.dependencies().map(|(id, req, opt)| dep(id, req, opt)).collect();
+    let dependencies: Vec<_> = m
+        .dependencies()
+        .map(|(id, req, opt)| dep(id, req, opt))
+        .collect();
     let dependents: Vec<_> = host
         .plugin_ids()
         .iter()
@@ -82,7 +85,10 @@ pub(crate) async fn run(args: Args, global: Option<PathBuf>, register: Register)
         "warnings": status.warnings,
     });
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&info).map_err(|e| Failure::Runtime(e.into()))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&info).map_err(|e| Failure::Runtime(e.into()))?
+        );
         return Ok(());
     }
     println!("{} {} ({})", m.id, m.version, m.display_name());
@@ -102,34 +108,69 @@ pub(crate) async fn run(args: Args, global: Option<PathBuf>, register: Register)
             "{} {}{} -> {}",
             d["id"].as_str().unwrap_or_default(),
             d["requirement"].as_str().unwrap_or_default(),
-            if d["optional"].as_bool() == Some(true) { " (optional)" } else { "" },
-            d["found"].as_str().map_or("not installed".to_owned(), |v| format!("{v}, {}", d["state"].as_str().unwrap_or("-")))
+            if d["optional"].as_bool() == Some(true) {
+                " (optional)"
+            } else {
+                ""
+            },
+            d["found"]
+                .as_str()
+                .map_or("not installed".to_owned(), |v| format!(
+                    "{v}, {}",
+                    d["state"].as_str().unwrap_or("-")
+                ))
         )
     });
     section("dependents", info["dependents"].as_array(), |d| {
         format!(
             "{}{}",
             d["id"].as_str().unwrap_or_default(),
-            if d["optional"].as_bool() == Some(true) { " (optional)" } else { "" }
+            if d["optional"].as_bool() == Some(true) {
+                " (optional)"
+            } else {
+                ""
+            }
         )
     });
     section("provides", info["provides"].as_array(), |p| {
-        format!("{} {} priority {}", p["point"].as_str().unwrap_or_default(), p["methods"], p["priority"])
+        format!(
+            "{} {} priority {}",
+            p["point"].as_str().unwrap_or_default(),
+            p["methods"],
+            p["priority"]
+        )
     });
     if !m.extension_points.is_empty() {
         println!("extension points:");
         for p in &m.extension_points {
-            println!("  {} {} ({:?}, {:?})", p.id, p.version, p.cardinality, p.codec);
+            println!(
+                "  {} {} ({:?}, {:?})",
+                p.id, p.version, p.cardinality, p.codec
+            );
         }
     }
     if !m.subscribes.is_empty() {
         println!("subscribes:  {}", m.subscribes.join(", "));
     }
-    println!("permissions: requested {}", serde_json::to_string(&m.permissions).unwrap_or_default());
-    println!("             granted   {}", serde_json::to_string(&granted).unwrap_or_default());
+    println!(
+        "permissions: requested {}",
+        serde_json::to_string(&m.permissions).unwrap_or_default()
+    );
+    println!(
+        "             granted   {}",
+        serde_json::to_string(&granted).unwrap_or_default()
+    );
     match host.effective_config(&args.id) {
-        Ok(v) => println!("config:      {}", serde_json::to_string_pretty(&v).unwrap_or_default().replace('\n', "\n             ")),
-        Err(e) => println!("config:      INVALID\n  {}", e.to_string().replace('\n', "\n  ")),
+        Ok(v) => println!(
+            "config:      {}",
+            serde_json::to_string_pretty(&v)
+                .unwrap_or_default()
+                .replace('\n', "\n             ")
+        ),
+        Err(e) => println!(
+            "config:      INVALID\n  {}",
+            e.to_string().replace('\n', "\n  ")
+        ),
     }
     for n in status.shadowed.iter().chain(&status.warnings) {
         println!("note:        {n}");
@@ -137,7 +178,11 @@ pub(crate) async fn run(args: Args, global: Option<PathBuf>, register: Register)
     Ok(())
 }
 
-fn section(title: &str, items: Option<&Vec<serde_json::Value>>, line: impl Fn(&serde_json::Value) -> String) {
+fn section(
+    title: &str,
+    items: Option<&Vec<serde_json::Value>>,
+    line: impl Fn(&serde_json::Value) -> String,
+) {
     let items = items.map(Vec::as_slice).unwrap_or_default();
     if items.is_empty() {
         println!("{title}: none");
@@ -148,4 +193,3 @@ fn section(title: &str, items: Option<&Vec<serde_json::Value>>, line: impl Fn(&s
         println!("  {}", line(i));
     }
 }
-

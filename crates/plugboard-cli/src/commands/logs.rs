@@ -28,7 +28,9 @@ pub(crate) fn run(args: Args, global: Option<PathBuf>, register: Register) -> Ou
             print!("{text}");
             Ok(())
         }
-        Err(plugboard::Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+        Err(plugboard::Error::Io { source, .. })
+            if source.kind() == std::io::ErrorKind::NotFound =>
+        {
             eprintln!(
                 "{} has not written a log yet (looked in {})",
                 args.id,

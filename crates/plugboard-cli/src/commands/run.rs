@@ -84,7 +84,11 @@ async fn stop_and_collect_failures(host: &Host) -> Vec<String> {
     host.on_state_change(move |change| {
         if change.to == PluginState::Failed {
             if let Ok(mut f) = sink.lock() {
-                f.push(format!("{}: {}", change.id, change.reason.as_deref().unwrap_or("failed")));
+                f.push(format!(
+                    "{}: {}",
+                    change.id,
+                    change.reason.as_deref().unwrap_or("failed")
+                ));
             }
         }
     });
@@ -135,7 +139,10 @@ async fn run_pipeline(host: &Host, pipeline: &Pipeline) -> Outcome {
                 .map_err(Failure::Input)?,
         )),
     };
-    let steps: Vec<(Option<plugboard::PointHandle>, &plugboard::manifest::PipelineStep)> = pipeline
+    let steps: Vec<(
+        Option<plugboard::PointHandle>,
+        &plugboard::manifest::PipelineStep,
+    )> = pipeline
         .steps
         .iter()
         .map(|s| match &s.point {
@@ -158,21 +165,32 @@ async fn run_pipeline(host: &Host, pipeline: &Pipeline) -> Outcome {
         let mut payload = line.into_bytes();
         for (i, (point, step)) in steps.iter().enumerate() {
             let result = match (point, &step.plugin) {
-                (Some(point), _) => point.call_one(&step.method, &payload).await.map(|(_, out)| out),
+                (Some(point), _) => point
+                    .call_one(&step.method, &payload)
+                    .await
+                    .map(|(_, out)| out),
                 (None, Some(plugin)) => host.call(plugin.as_str(), &step.method, &payload).await,
-                (None, None) => unreachable!("the manifest crate checks each step names a plugin or a point"),
+                (None, None) => {
+                    unreachable!("the manifest crate checks each step names a plugin or a point")
+                }
             };
             payload = result.map_err(|e| {
                 Failure::Runtime(anyhow!(
                     "pipeline record {record}, step {} ({}.{}): {e}",
                     i + 1,
-                    step.plugin.as_ref().map_or_else(|| step.point.clone().unwrap_or_default(), |p| p.to_string()),
+                    step.plugin
+                        .as_ref()
+                        .map_or_else(|| step.point.clone().unwrap_or_default(), |p| p.to_string()),
                     step.method
                 ))
             })?;
         }
-        output.write_all(&payload).context("cannot write the pipeline output")?;
-        output.write_all(b"\n").context("cannot write the pipeline output")?;
+        output
+            .write_all(&payload)
+            .context("cannot write the pipeline output")?;
+        output
+            .write_all(b"\n")
+            .context("cannot write the pipeline output")?;
     }
     output.flush().context("cannot write the pipeline output")?;
     Ok(())

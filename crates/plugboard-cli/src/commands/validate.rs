@@ -74,7 +74,10 @@ fn check_path(path: &Path, register: Register, report: &mut Report) {
             .push(format!("{}: no such file or directory", path.display()));
         return;
     }
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     if name == MANIFEST_FILE || name.ends_with(".plugin.yaml") {
         check_manifest(path, report);
     } else {
@@ -87,16 +90,22 @@ fn read(path: &Path, report: &mut Report) -> Option<String> {
     match std::fs::read_to_string(path) {
         Ok(t) => Some(t),
         Err(e) => {
-            report.problems.push(format!("{}: cannot read: {e}", path.display()));
+            report
+                .problems
+                .push(format!("{}: cannot read: {e}", path.display()));
             None
         }
     }
 }
 
 fn check_manifest(path: &Path, report: &mut Report) {
-    let Some(text) = read(path, report) else { return };
+    let Some(text) = read(path, report) else {
+        return;
+    };
     if let Err(errors) = Manifest::from_yaml_str(&text, &path.display().to_string()) {
-        report.problems.extend(errors.to_string().lines().map(str::to_owned));
+        report
+            .problems
+            .extend(errors.to_string().lines().map(str::to_owned));
     }
 }
 
@@ -104,12 +113,20 @@ fn check_manifest(path: &Path, report: &mut Report) {
 /// discover, every resolution problem, and every plugin's values against its schema, without
 /// running plugin code.
 fn check_config(path: &Path, register: Register, report: &mut Report) {
-    let Some(text) = read(path, report) else { return };
+    let Some(text) = read(path, report) else {
+        return;
+    };
     if let Err(errors) = HostConfig::from_yaml_str(&text, &path.display().to_string()) {
-        report.problems.extend(errors.to_string().lines().map(str::to_owned));
+        report
+            .problems
+            .extend(errors.to_string().lines().map(str::to_owned));
         return;
     }
-    let host = match Host::builder().config_file(path).map(register).and_then(|b| b.build()) {
+    let host = match Host::builder()
+        .config_file(path)
+        .map(register)
+        .and_then(|b| b.build())
+    {
         Ok(h) => h,
         Err(e) => {
             report.problems.push(format!("{}: {e}", path.display()));
@@ -119,8 +136,16 @@ fn check_config(path: &Path, register: Register, report: &mut Report) {
     for s in host.statuses() {
         report.checked += usize::from(s.origin != "missing");
         if let Some(reason) = s.reason {
-            let at = if s.origin == "missing" { path.display().to_string() } else { s.source.clone() };
-            report.problems.push(format!("{at}: {}: {}", s.id, reason.replace('\n', "\n    ")));
+            let at = if s.origin == "missing" {
+                path.display().to_string()
+            } else {
+                s.source.clone()
+            };
+            report.problems.push(format!(
+                "{at}: {}: {}",
+                s.id,
+                reason.replace('\n', "\n    ")
+            ));
         }
     }
     // Each plugin's values are checked against its schema as starting it would, which runs no

@@ -268,9 +268,15 @@ fn a_hanging_stop_is_given_up_on_after_the_hook_timeout() {
         "took {:?}",
         out.elapsed
     );
-    assert_eq!(out.code, Some(1), "a failed stop is a runtime failure: {}", out.stderr);
+    assert_eq!(
+        out.code,
+        Some(1),
+        "a failed stop is a runtime failure: {}",
+        out.stderr
+    );
     assert!(
-        out.stderr.contains("did not stop cleanly: clingy: stop timed out after 300ms"),
+        out.stderr
+            .contains("did not stop cleanly: clingy: stop timed out after 300ms"),
         "{}",
         out.stderr
     );

@@ -335,10 +335,8 @@ impl HostBuilder {
                         instance: RwLock::new(None),
                         loaded: std::sync::OnceLock::new(),
                         active: AtomicBool::new(false),
-                        settled: watch::channel(
-                            (state == PluginState::Disabled).then_some(state),
-                        )
-                        .0,
+                        settled: watch::channel((state == PluginState::Disabled).then_some(state))
+                            .0,
                         start_requested: AtomicBool::new(false),
                         waits_for: resolution.waits_for.get(&id).cloned().unwrap_or_default(),
                         dependents: dependents.get(&id).cloned().unwrap_or_default(),
@@ -445,10 +443,11 @@ fn build_points(
                     ),
                 ));
             }
-            impls
-                .entry(p.point.clone())
-                .or_default()
-                .push((d.id().clone(), p.priority, p.methods.clone()));
+            impls.entry(p.point.clone()).or_default().push((
+                d.id().clone(),
+                p.priority,
+                p.methods.clone(),
+            ));
         }
     }
     points

@@ -89,7 +89,12 @@ async fn start_one(host: &Arc<HostInner>, slot: &Arc<Slot>) {
 
     let t = host.hook_timeout;
     let Some(runtime) = host.runtimes.get(&m.runtime).cloned() else {
-        return fail(host, slot, format!("no {} runtime is registered", m.runtime)).await;
+        return fail(
+            host,
+            slot,
+            format!("no {} runtime is registered", m.runtime),
+        )
+        .await;
     };
     let instance = match timeout(t, runtime.load(slot.descriptor.clone(), slot.api.clone())).await {
         Err(_) => return fail(host, slot, format!("loading timed out after {t:?}")).await,
@@ -115,7 +120,12 @@ async fn start_one(host: &Arc<HostInner>, slot: &Arc<Slot>) {
         Ok(Ok(Some(adjusted))) => match host.validator.effective_config(schema, Some(&adjusted)) {
             Ok(c) => *slot.ctx.config.write() = Arc::new(c),
             Err(e) => {
-                return fail(host, slot, format!("boot set an invalid configuration:\n{e}")).await
+                return fail(
+                    host,
+                    slot,
+                    format!("boot set an invalid configuration:\n{e}"),
+                )
+                .await
             }
         },
         Ok(Ok(None)) => {}
@@ -180,16 +190,14 @@ fn release(host: &HostInner, slot: &Slot) {
 }
 
 /// Records a transition, logs it, tells listeners and publishes it on `plugin.state`.
-pub(crate) fn transition(
-    host: &HostInner,
-    slot: &Slot,
-    to: PluginState,
-    reason: Option<String>,
-) {
+pub(crate) fn transition(host: &HostInner, slot: &Slot, to: PluginState, reason: Option<String>) {
     let change = {
         let mut s = slot.status.lock();
         let from = s.state;
-        debug_assert!(from.can_become(to), "{from} -> {to} is not a lifecycle transition");
+        debug_assert!(
+            from.can_become(to),
+            "{from} -> {to} is not a lifecycle transition"
+        );
         s.state = to;
         s.reason = reason.clone();
         StateChange {

@@ -381,7 +381,10 @@ impl Host {
 
     /// The status of plugin `id`.
     pub fn status(&self, id: &str) -> Option<PluginStatus> {
-        self.inner.slots.get(id).map(|s| status::of_slot(&self.inner, s))
+        self.inner
+            .slots
+            .get(id)
+            .map(|s| status::of_slot(&self.inner, s))
     }
 
     /// The plugin's log as written so far (the current file).
@@ -445,7 +448,10 @@ impl Host {
     pub fn effective_permissions(&self, id: &str) -> Option<Permissions> {
         let d = self.descriptor(id)?;
         let grant = self.inner.config.plugin(id).and_then(|e| e.grant.as_ref());
-        Some(crate::host_api::effective_permissions(&d.manifest.permissions, grant))
+        Some(crate::host_api::effective_permissions(
+            &d.manifest.permissions,
+            grant,
+        ))
     }
 
     /// How many events were dropped because a subscriber's queue was full.

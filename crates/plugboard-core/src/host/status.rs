@@ -61,7 +61,11 @@ pub(crate) fn of_slot(host: &HostInner, slot: &Slot) -> PluginStatus {
         runtime: Some(d.runtime().to_string()),
         state: s.state,
         health: running.then(|| worst.map_or(Health::Healthy, |r| r.health)),
-        health_message: if running { worst.map(|r| r.message.clone()) } else { None },
+        health_message: if running {
+            worst.map(|r| r.message.clone())
+        } else {
+            None
+        },
         reason: s.reason,
         source: d
             .dir

@@ -32,7 +32,11 @@ pub fn effective_permissions(requested: &Permissions, grant: Option<&Permissions
         return requested.clone();
     };
     let keep = |asked: &[String], allowed: &[String]| -> Vec<String> {
-        asked.iter().filter(|a| allowed.contains(a)).cloned().collect()
+        asked
+            .iter()
+            .filter(|a| allowed.contains(a))
+            .cloned()
+            .collect()
     };
     let readable: Vec<String> = g.fs.read.iter().chain(&g.fs.write).cloned().collect();
     Permissions {

@@ -287,3 +287,142 @@ fn unknown_keys_and_missing_directories_are_explained() {
         out.stderr
     );
 }
+
+/// The CNCF distribution registry (Debian's `docker-registry`) on a loopback port, with its
+/// storage in a temporary directory; stopped on drop.
+struct OciRegistry {
+    child: std::process::Child,
+    addr: String,
+    _dir: tempfile::TempDir,
+}
+
+impl OciRegistry {
+    fn start() -> Option<Self> {
+        let found = std::process::Command::new("sh")
+            .args(["-c", "command -v docker-registry"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !found {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "docker-registry is missing (apt-get install docker-registry); scripts/test installs it"
+            );
+            eprintln!("skipping: docker-registry is missing");
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let addr = format!("127.0.0.1:{port}");
+        let config = dir.path().join("config.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {addr}\n",
+                dir.path().join("storage").display()
+            ),
+        )
+        .unwrap();
+        let child = std::process::Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let registry = Self {
+            child,
+            addr,
+            _dir: dir,
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while TcpStream::connect(&registry.addr).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "docker-registry did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Some(registry)
+    }
+}
+
+impl Drop for OciRegistry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn publish_to_and_install_from_an_oci_registry() {
+    let Some(registry) = OciRegistry::start() else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    run(&plugboard(), w, &["keygen", "release"]).code(0);
+    let public = std::fs::read_to_string(w.join("release.pub")).unwrap();
+    let public = public.lines().nth(1).unwrap().to_owned();
+    let to = format!("oci://{}/plugins/{{plugin}}", registry.addr);
+    for (id, v) in [
+        ("advance-plugin", "1.0.0"),
+        ("advance-plugin", "1.1.0"),
+        ("sample-plugin", "2.0.0"),
+    ] {
+        let dir = plugin_dir(&w.join("src"), id, v);
+        let out = run(
+            &plugboard(),
+            w,
+            &[
+                "publish",
+                dir.to_str().unwrap(),
+                "--key",
+                "release.key",
+                "--to",
+                &to,
+            ],
+        );
+        out.code(0);
+        assert!(
+            out.stdout().contains(&format!("pushed {id} {v}")),
+            "{}",
+            out.stdout()
+        );
+    }
+    let host = tempfile::tempdir().unwrap();
+    let h = host.path();
+    std::fs::write(
+        h.join("config.yaml"),
+        format!(
+            "registry:\n  url: 'oci://{}/plugins/{{plugin}}:{{version}}'\n  trusted_keys: ['{public}']\n\
+             plugins:\n  - {{id: advance-plugin, version: '~1.0'}}\n  - sample-plugin\n\
+             directories:\n  external: [plugins]\n",
+            registry.addr
+        ),
+    )
+    .unwrap();
+    let out = run(&fault_host(), h, &["install"]);
+    out.code(0);
+    assert!(
+        out.stdout().contains("installed advance-plugin 1.0.0"),
+        "{}",
+        out.stdout()
+    );
+    assert!(out.stdout().contains("signed by"), "{}", out.stdout());
+    let out = run(&fault_host(), h, &["run", "--once"]);
+    out.code(0);
+    active(&out, "advance-plugin", "1.0.0");
+    active(&out, "sample-plugin", "2.0.0");
+    let lock = std::fs::read_to_string(h.join("plugboard.lock")).unwrap();
+    assert!(
+        lock.contains(&format!(
+            "oci://{}/plugins/sample-plugin:2.0.0",
+            registry.addr
+        )),
+        "{lock}"
+    );
+}

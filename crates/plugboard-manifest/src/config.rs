@@ -8,7 +8,7 @@ use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::location::LocationIndex;
-use crate::parse::{did_you_mean, parse, Document};
+use crate::parse::{did_you_mean, parse, Document, Positions};
 use crate::validate::{self, Report};
 use crate::values::quoted;
 use crate::{Duration, ManifestErrors, Permissions, PluginId};
@@ -65,7 +65,7 @@ impl HostConfig {
     /// ```
     pub fn from_yaml_str(text: &str, file: &str) -> Result<HostConfig, ManifestErrors> {
         let (config, index) = parse::<HostConfig>(text, file, Document::HostConfig)?;
-        let mut report = Report::new(file, &index);
+        let mut report = Report::new(file, index);
         validate::config::check(&config, &mut report);
         report.finish().map(|()| config)
     }
@@ -75,8 +75,7 @@ impl HostConfig {
     /// # Errors
     /// Every problem found.
     pub fn validate(&self, file: &str) -> Result<(), ManifestErrors> {
-        let index = LocationIndex::empty();
-        let mut report = Report::new(file, &index);
+        let mut report = Report::new(file, Positions::Indexed(LocationIndex::empty()));
         validate::config::check(self, &mut report);
         report.finish()
     }
@@ -367,7 +366,8 @@ impl<'de> Visitor<'de> for EntryVisitor {
                 EntryField::Enabled => once(&mut enabled, map.next_value::<bool>()?, "enabled")?,
                 EntryField::Config => once(
                     &mut config,
-                    map.next_value::<Option<serde_json::Value>>()?,
+                    map.next_value::<Option<crate::strict::Json>>()?
+                        .map(|json| json.0),
                     "config",
                 )?,
                 EntryField::Grant => once(

@@ -38,6 +38,7 @@ mod location;
 mod manifest;
 mod parse;
 mod runtime;
+mod strict;
 mod validate;
 mod values;
 

@@ -274,6 +274,31 @@ impl LocationIndex {
     }
 }
 
+/// Whether `text` is blank, as [`LocationIndex::is_blank`] says of its index, but reading only
+/// up to the document's root node instead of indexing the whole text.
+pub(crate) fn is_blank(text: &str) -> bool {
+    let mut started = false;
+    let mut complete = false;
+    let mut parser = Parser::new_from_str(text);
+    while let Some(next) = parser.next_event() {
+        let Ok((event, _)) = next else {
+            return false;
+        };
+        match event {
+            Event::DocumentStart(_) if started => return false,
+            Event::DocumentStart(_) => started = true,
+            Event::DocumentEnd | Event::StreamEnd if started => return false,
+            Event::DocumentEnd | Event::StreamEnd => complete = matches!(event, Event::StreamEnd),
+            Event::Scalar(value, ..) => {
+                return matches!(value.as_ref(), "" | "~" | "null" | "Null" | "NULL")
+            }
+            Event::Nothing | Event::StreamStart | Event::SequenceEnd | Event::MappingEnd => {}
+            Event::Alias(_) | Event::SequenceStart(..) | Event::MappingStart(..) => return false,
+        }
+    }
+    complete
+}
+
 /// `parent.key`, or `key` at the root.
 pub(crate) fn join(parent: &str, key: &str) -> String {
     if parent.is_empty() {
@@ -362,6 +387,42 @@ config:
         assert!(LocationIndex::build("# c\n---\n...\n").is_blank());
         assert!(!LocationIndex::build("{}").is_blank());
         assert!(!LocationIndex::build("a: [").is_blank());
+    }
+
+    #[test]
+    fn the_quick_blank_check_agrees_with_the_index() {
+        for text in [
+            "",
+            "# nothing\n\n",
+            "---\n",
+            "~",
+            "null",
+            "NULL",
+            "''",
+            "[1]",
+            "# c\n---\n...\n",
+            "{}",
+            "a: [",
+            "*x",
+            "---\n---\n",
+            "...\n",
+            "...\n---\na: 1\n",
+            "- a\n",
+            "&a ~",
+            "!!str",
+            "%YAML 1.2\n---\n",
+            "\t",
+            "a: 1\n---\n",
+            ": x",
+            "? a\n",
+            "|\n  x\n",
+        ] {
+            assert_eq!(
+                is_blank(text),
+                LocationIndex::build(text).is_blank(),
+                "{text:?}"
+            );
+        }
     }
 
     #[test]

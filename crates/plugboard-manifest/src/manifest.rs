@@ -7,7 +7,7 @@ use semver::{Version, VersionReq};
 use serde::{Deserialize, Serialize};
 
 use crate::location::LocationIndex;
-use crate::parse::{parse, Document};
+use crate::parse::{parse, Document, Positions};
 use crate::validate::{self, Report};
 use crate::{Integrity, ManifestErrors, NativeSettings, PluginId, ProcessSettings, WasmSettings};
 
@@ -160,7 +160,11 @@ pub struct FsPermissions {
 #[serde(deny_unknown_fields)]
 pub struct ConfigSection {
     /// A JSON Schema (draft 2020-12). `default` values in it fill in what the host config omits.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::strict::json"
+    )]
     pub schema: Option<serde_json::Value>,
 }
 
@@ -192,10 +196,18 @@ pub struct Manifest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub integrity: Option<Integrity>,
     /// Plugins that must be present and started first.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "crate::strict::map"
+    )]
     pub requires: BTreeMap<PluginId, VersionReq>,
     /// Plugins used when present, never a reason to fail.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "crate::strict::map"
+    )]
     pub optional: BTreeMap<PluginId, VersionReq>,
     /// Extension points it implements.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -268,7 +280,7 @@ impl Manifest {
     /// ```
     pub fn from_yaml_str(text: &str, file: &str) -> Result<Manifest, ManifestErrors> {
         let (manifest, index) = parse::<Manifest>(text, file, Document::Manifest)?;
-        let mut report = Report::new(file, &index);
+        let mut report = Report::new(file, index);
         validate::manifest::check(&manifest, &mut report);
         report.finish().map(|()| manifest)
     }
@@ -278,8 +290,7 @@ impl Manifest {
     /// # Errors
     /// Every problem found.
     pub fn validate(&self, file: &str) -> Result<(), ManifestErrors> {
-        let index = LocationIndex::empty();
-        let mut report = Report::new(file, &index);
+        let mut report = Report::new(file, Positions::Indexed(LocationIndex::empty()));
         validate::manifest::check(self, &mut report);
         report.finish()
     }

@@ -39,15 +39,29 @@ impl Document {
     }
 }
 
-/// Parses `text` into `T` and indexes its positions for the semantic checks.
+/// Where the values of a parsed document are.
+#[derive(Debug)]
+pub(crate) enum Positions<'t> {
+    /// Indexed already, duplicate keys included.
+    Indexed(LocationIndex),
+    /// Not indexed: the document parsed strictly, so it repeats no key that serde would merge.
+    /// The index is built from the text if a semantic problem needs a position.
+    Unindexed(&'t str),
+}
+
+/// Parses `text` into `T`, with what is needed to place semantic problems.
+///
+/// A valid document is parsed once, strictly (see [`crate::strict`]); its location index is
+/// built only if a semantic check finds a problem. Anything else, a blank document included, is
+/// parsed again by [`parse_indexed`], so that its problems are exactly those it reports.
 ///
 /// # Errors
 /// One problem for a syntax or type error (serde stops at the first), or every duplicate key.
-pub(crate) fn parse<T: DeserializeOwned>(
-    text: &str,
+pub(crate) fn parse<'t, T: DeserializeOwned>(
+    text: &'t str,
     file: &str,
     document: Document,
-) -> Result<(T, LocationIndex), ManifestErrors> {
+) -> Result<(T, Positions<'t>), ManifestErrors> {
     if text.len() > MAX_DOCUMENT_BYTES {
         return Err(Problem::new(
             file,
@@ -63,6 +77,22 @@ pub(crate) fn parse<T: DeserializeOwned>(
     // serde_norway reads a byte order mark as the start of a second document, and editors do
     // not count it as a column: drop it.
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    // A blank document deserializes into a struct whose keys all have defaults: check that too.
+    if let Ok(value) = crate::strict::strictly(|| serde_norway::from_str::<T>(text)) {
+        if !crate::location::is_blank(text) {
+            return Ok((value, Positions::Unindexed(text)));
+        }
+    }
+    parse_indexed(text, file, document).map(|(value, index)| (value, Positions::Indexed(index)))
+}
+
+/// Parses `text` (already checked for size, without a byte order mark) into `T`, with its
+/// location index built first: the path for documents with a problem.
+pub(crate) fn parse_indexed<T: DeserializeOwned>(
+    text: &str,
+    file: &str,
+    document: Document,
+) -> Result<(T, LocationIndex), ManifestErrors> {
     let index = LocationIndex::build(text);
     if index.is_blank() {
         return Err(Problem::new(file, "", "the document is empty")

@@ -381,3 +381,88 @@ proptest! {
         }
     }
 }
+
+/// What `from_yaml_str` reported before the strict fast path: always index, then deserialize.
+fn indexed_manifest(text: &str) -> Result<Manifest, String> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let parsed =
+        crate::parse::parse_indexed::<Manifest>(text, "m", crate::parse::Document::Manifest);
+    let (m, index) = parsed.map_err(|e| e.to_string())?;
+    let mut report = crate::validate::Report::new("m", crate::parse::Positions::Indexed(index));
+    crate::validate::manifest::check(&m, &mut report);
+    report.finish().map(|()| m).map_err(|e| e.to_string())
+}
+
+fn indexed_host_config(text: &str) -> Result<HostConfig, String> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let parsed =
+        crate::parse::parse_indexed::<HostConfig>(text, "m", crate::parse::Document::HostConfig);
+    let (c, index) = parsed.map_err(|e| e.to_string())?;
+    let mut report = crate::validate::Report::new("m", crate::parse::Positions::Indexed(index));
+    crate::validate::config::check(&c, &mut report);
+    report.finish().map(|()| c).map_err(|e| e.to_string())
+}
+
+const PROCESS: &str = "id: sidecar\nversion: 1.0.0\nruntime: process\nentry: bin/sidecar\n\
+                       process:\n  env:\n    A: '1'\n    B: '2'\n  args: [x]\n\
+                       requires:\n  a: '1'\n  b: '2'\n";
+
+/// Texts made from `base` by repeating, dropping or editing lines: many repeat a key.
+fn edited(base: &'static str) -> impl Strategy<Value = String> {
+    vec(
+        (
+            any::<prop::sample::Index>(),
+            any::<prop::sample::Index>(),
+            0..4u8,
+            proptest::sample::select(YAML_BYTES),
+        ),
+        1..4,
+    )
+    .prop_map(move |edits| {
+        let mut lines: Vec<String> = base.lines().map(str::to_owned).collect();
+        for (at, to, kind, byte) in edits {
+            let i = at.index(lines.len());
+            match kind {
+                0 => {
+                    let line = lines[i].clone();
+                    lines.insert(to.index(lines.len() + 1), line);
+                }
+                1 if lines.len() > 1 => {
+                    lines.remove(i);
+                }
+                2 => {
+                    let line = lines[i].clone();
+                    lines.insert(i + 1, line);
+                }
+                _ => {
+                    let line = &mut lines[i];
+                    let j = to.index(line.len() + 1);
+                    if line.is_char_boundary(j) {
+                        line.insert(j, char::from(byte));
+                    }
+                }
+            }
+        }
+        lines.join("\n") + "\n"
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 1024, ..ProptestConfig::default() })]
+
+    #[test]
+    fn the_fast_path_reports_what_the_indexed_path_does(
+        text in prop_oneof![edited(VALID), edited(PROCESS)]
+    ) {
+        let fast = Manifest::from_yaml_str(&text, "m").map_err(|e| e.to_string());
+        prop_assert_eq!(fast, indexed_manifest(&text), "{}", text);
+    }
+
+    #[test]
+    fn the_fast_path_reports_what_the_indexed_path_does_for_configs(
+        text in edited(crate::config::tests::EXTENDED)
+    ) {
+        let fast = HostConfig::from_yaml_str(&text, "m").map_err(|e| e.to_string());
+        prop_assert_eq!(fast, indexed_host_config(&text), "{}", text);
+    }
+}

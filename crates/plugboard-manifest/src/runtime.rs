@@ -47,7 +47,11 @@ pub struct ProcessSettings {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub args: Vec<String>,
     /// Extra environment for the plugin.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "crate::strict::map"
+    )]
     pub env: BTreeMap<String, String>,
     /// go-plugin's handshake configuration.
     #[serde(default, skip_serializing_if = "Option::is_none")]

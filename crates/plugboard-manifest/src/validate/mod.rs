@@ -8,34 +8,57 @@ use std::collections::HashMap;
 use std::net::Ipv6Addr;
 
 use crate::location::LocationIndex;
+use crate::parse::Positions;
 use crate::values::quoted;
 use crate::{ManifestErrors, Permissions, Problem};
 
 /// Collects problems and places them with the location index.
 pub(crate) struct Report<'a> {
     file: &'a str,
-    index: &'a LocationIndex,
+    /// The text to index when the parse left it unindexed.
+    text: &'a str,
+    index: Option<LocationIndex>,
     problems: Vec<Problem>,
 }
 
 impl<'a> Report<'a> {
-    pub(crate) fn new(file: &'a str, index: &'a LocationIndex) -> Self {
+    pub(crate) fn new(file: &'a str, positions: Positions<'a>) -> Self {
+        let (text, index, problems) = match positions {
+            Positions::Indexed(index) => {
+                let problems = crate::parse::duplicate_key_problems(&index, file);
+                ("", Some(index), problems)
+            }
+            Positions::Unindexed(text) => (text, None, Vec::new()),
+        };
         Self {
             file,
+            text,
             index,
-            problems: crate::parse::duplicate_key_problems(index, file),
+            problems,
         }
+    }
+
+    /// The index, built now if the parse left it for later.
+    fn index(&mut self) -> &LocationIndex {
+        let (file, text, problems) = (self.file, self.text, &mut self.problems);
+        self.index.get_or_insert_with(|| {
+            let index = LocationIndex::build(text);
+            // The strict parse rules out duplicate keys; should one slip through, it is still
+            // reported, first, as the full parse would have.
+            problems.splice(0..0, crate::parse::duplicate_key_problems(&index, file));
+            index
+        })
     }
 
     /// A problem about the value at `path`.
     pub(crate) fn value(&mut self, path: &str, message: impl Into<String>) -> &mut Problem {
-        let pos = self.index.value(path);
+        let pos = self.index().value(path);
         self.push(path, pos, message.into())
     }
 
     /// A problem about the key of the value at `path` (a map key that is itself wrong).
     pub(crate) fn key(&mut self, path: &str, message: impl Into<String>) -> &mut Problem {
-        let pos = self.index.key(path);
+        let pos = self.index().key(path);
         self.push(path, pos, message.into())
     }
 

@@ -13,12 +13,15 @@
  * Rules
  * -----
  * Bytes.     `PlugboardStr` is borrowed: valid only during the call that receives it. Strings
- *            are UTF-8 and NOT NUL-terminated. `PlugboardBuf` is owned by whoever allocated
- *            it: a buffer the plugin writes to an `out` parameter is released by the host with
- *            the plugin's `free`; a buffer the host writes is released by the plugin with the
- *            host's `free`. The receiver reads `ptr`/`len` and passes the whole struct back
- *            unchanged (`cap` is the allocator's own bookkeeping; C may put anything there).
- *            An `out` buffer starts as {NULL, 0, 0}; leaving it so means "no bytes".
+ *            are UTF-8 and NOT NUL-terminated. `PlugboardBuf` is owned, and every one is
+ *            allocated by the host, so that a result crosses without a copy and no buffer is
+ *            freed by an allocator that did not make it:
+ *            - a plugin writes its results (and error messages) into the `out` buffer the
+ *              host passes, starting empty {NULL, 0, 0}: grow it with `host->reserve` (or use
+ *              plugboard_write below), write bytes at `ptr + len`, raise `len`. The host keeps
+ *              the buffer; the plugin never frees it.
+ *            - a buffer the host writes in answer to a plugin's request (storage, config,
+ *              calls) is the plugin's to read and to release with `host->free`.
  * Statuses.  Functions return a `PLUGBOARD_STATUS_*`. On anything but OK, `out` holds a UTF-8
  *            message for the operator (for NOT_FOUND from `call`: optionally the plugin's
  *            method names, comma-separated).
@@ -37,6 +40,7 @@
  * Order.     plugboard_plugin, then boot(host, config) -> instance, start, call*, stop,
  *            destroy. `boot` may write an adjusted configuration (JSON) to `out`; the host
  *            validates it again.
+ * Example.   examples/native-c/greeter.c.
  * Versions.  `abi_version` is the descriptor's first field in every version of this ABI, so a
  *            host can refuse a plugin built for another version with a clear message.
  */
@@ -45,6 +49,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -108,12 +113,35 @@ typedef struct PlugboardHost {
     /* Calls `method` on plugin `target`, declared in plugin.yaml's `requires` or `optional`. */
     int32_t (*call)(void *ctx, PlugboardStr target, PlugboardStr method, PlugboardStr payload,
                     PlugboardBuf *out);
-    /* Releases a buffer the host wrote. */
+    /* Releases a buffer the host wrote in answer to a request. */
     void (*free)(void *ctx, PlugboardBuf buf);
+    /* Grows `buf` (an `out` buffer) so that `additional` more bytes fit after `len`; `ptr` and
+     * `cap` may change. OK, or ERROR when memory is exhausted. */
+    int32_t (*reserve)(void *ctx, PlugboardBuf *buf, size_t additional);
 } PlugboardHost;
 
-/* What a plugin describes itself with. `boot`, `call` and `free` are required; the others may
- * be NULL. */
+/* Appends `len` bytes to the host's `out` buffer. */
+static inline int32_t plugboard_write(const PlugboardHost *host, PlugboardBuf *out,
+                                      const void *bytes, size_t len) {
+    if (len == 0) {
+        return PLUGBOARD_STATUS_OK;
+    }
+    if (out->cap - out->len < len && host->reserve(host->ctx, out, len) != PLUGBOARD_STATUS_OK) {
+        return PLUGBOARD_STATUS_ERROR;
+    }
+    memcpy(out->ptr + out->len, bytes, len);
+    out->len += len;
+    return PLUGBOARD_STATUS_OK;
+}
+
+/* Appends a NUL-terminated string to the host's `out` buffer. */
+static inline int32_t plugboard_write_str(const PlugboardHost *host, PlugboardBuf *out,
+                                          const char *text) {
+    return plugboard_write(host, out, text, strlen(text));
+}
+
+/* What a plugin describes itself with. `boot` and `call` are required; the others may be
+ * NULL. A plugin keeps the host table `boot` receives to write its results. */
 typedef struct PlugboardPlugin {
     uint32_t abi_version; /* PLUGBOARD_ABI_VERSION; always first */
     PlugboardStr id;      /* equal to plugin.yaml's `id` */
@@ -122,9 +150,9 @@ typedef struct PlugboardPlugin {
                     PlugboardBuf *out);
     int32_t (*start)(void *instance, PlugboardBuf *out);
     int32_t (*stop)(void *instance, PlugboardBuf *out);
+    /* `method` is always valid UTF-8. */
     int32_t (*call)(void *instance, PlugboardStr method, PlugboardStr payload,
                     PlugboardBuf *out);
-    void (*free)(PlugboardBuf buf);
     void (*destroy)(void *instance);
 } PlugboardPlugin;
 

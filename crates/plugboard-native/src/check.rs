@@ -22,10 +22,9 @@ pub(crate) fn entry_path(descriptor: &Descriptor) -> Result<PathBuf, LoadError> 
     {
         return Err(LoadError::IsolationUnavailable { plugin });
     }
-    let dir = descriptor
-        .dir
-        .as_ref()
-        .ok_or(LoadError::NoDirectory { plugin: plugin.clone() })?;
+    let dir = descriptor.dir.as_ref().ok_or(LoadError::NoDirectory {
+        plugin: plugin.clone(),
+    })?;
     let path = dir.join(&descriptor.manifest.entry);
     if !path.is_file() {
         return Err(LoadError::Missing { plugin, path });
@@ -129,7 +128,11 @@ fn check_header(plugin: &str, path: &Path, bytes: &[u8]) -> Result<(), LoadError
     if bytes.len() < 20 || &bytes[..4] != b"\x7fELF" {
         return Err(refuse("it is not an ELF file".to_owned()));
     }
-    let class = if cfg!(target_pointer_width = "64") { 2 } else { 1 };
+    let class = if cfg!(target_pointer_width = "64") {
+        2
+    } else {
+        1
+    };
     if bytes[4] != class {
         return Err(refuse(format!(
             "it is a {}-bit library and this host is {}-bit",

@@ -11,8 +11,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use plugboard_core::manifest::LogLevel;
 use plugboard_core::{CallError, Health, HealthReport, HostApi};
 use plugboard_native_abi::{
-    health, level, Buf, HostTable, Str, ABI_VERSION, STATUS_DENIED, STATUS_ERROR,
-    STATUS_NOT_FOUND, STATUS_OK, STATUS_PANIC,
+    health, level, Buf, HostTable, Str, ABI_VERSION, STATUS_DENIED, STATUS_ERROR, STATUS_NOT_FOUND,
+    STATUS_OK, STATUS_PANIC,
 };
 
 /// What the table's `ctx` points at.
@@ -21,8 +21,7 @@ struct HostContext {
 }
 
 /// The size of what [`leak`] leaks, for the report of retired memory.
-pub(crate) const LEAKED_BYTES: u64 =
-    (size_of::<HostContext>() + size_of::<HostTable>()) as u64;
+pub(crate) const LEAKED_BYTES: u64 = (size_of::<HostContext>() + size_of::<HostTable>()) as u64;
 
 /// A host table for `api`, leaked on purpose: the ABI promises plugins that the table stays
 /// valid for the rest of the process, so a plugin's own threads may keep using it, even after
@@ -41,6 +40,7 @@ pub(crate) fn leak(api: HostApi) -> &'static HostTable {
         report_health: host_report_health,
         call: host_call,
         free: host_free,
+        reserve: host_reserve,
     }))
 }
 
@@ -67,7 +67,7 @@ unsafe fn bytes<'a>(s: Str) -> &'a [u8] {
 }
 
 /// Hands bytes to the plugin as a [`Buf`] that [`host_free`] releases.
-fn give(bytes: Vec<u8>) -> Buf {
+pub(crate) fn give(bytes: Vec<u8>) -> Buf {
     if bytes.capacity() == 0 {
         return Buf::EMPTY;
     }
@@ -159,7 +159,12 @@ unsafe extern "C" fn host_storage_get(ctx: *mut c_void, key: Str, out: *mut Buf)
     })
 }
 
-unsafe extern "C" fn host_storage_put(ctx: *mut c_void, key: Str, value: Str, out: *mut Buf) -> i32 {
+unsafe extern "C" fn host_storage_put(
+    ctx: *mut c_void,
+    key: Str,
+    value: Str,
+    out: *mut Buf,
+) -> i32 {
     respond(out, || {
         // SAFETY: the plugin passes back its table's `ctx`, and bytes valid for this call.
         let (ctx, key, value) = unsafe { (context(ctx), bytes(key), bytes(value)) };
@@ -190,7 +195,12 @@ unsafe extern "C" fn host_storage_delete(ctx: *mut c_void, key: Str, out: *mut B
     })
 }
 
-unsafe extern "C" fn host_publish(ctx: *mut c_void, topic: Str, payload: Str, out: *mut Buf) -> i32 {
+unsafe extern "C" fn host_publish(
+    ctx: *mut c_void,
+    topic: Str,
+    payload: Str,
+    out: *mut Buf,
+) -> i32 {
     respond(out, || {
         // SAFETY: the plugin passes back its table's `ctx`, and bytes valid for this call.
         let (ctx, topic, payload) = unsafe { (context(ctx), bytes(topic), bytes(payload)) };
@@ -247,4 +257,72 @@ unsafe extern "C" fn host_free(_ctx: *mut c_void, buf: Buf) {
     // SAFETY: a non-empty `Buf` the plugin gives back was made by `give` from a `Vec<u8>` with
     // exactly this pointer, length and capacity, and is given back once.
     drop(unsafe { Vec::from_raw_parts(buf.ptr, buf.len, buf.cap) });
+}
+
+/// Takes back a buffer the host allocated (an `out` buffer a plugin filled) as a vector,
+/// without copying it.
+///
+/// # Safety
+/// `buf` must be [`Buf::EMPTY`] or made by [`give`] or [`host_reserve`], with `len` raised by at
+/// most what was reserved, and not be used again.
+pub(crate) unsafe fn take(buf: Buf) -> Vec<u8> {
+    if buf.ptr.is_null() || buf.cap == 0 {
+        return Vec::new();
+    }
+    // A plugin that claims more than it reserved gets its claim cut to the allocation.
+    let len = buf.len.min(buf.cap);
+    // SAFETY: per this function's contract, these are the raw parts of a `Vec<u8>` of this
+    // allocator, whose first `len` bytes the plugin wrote.
+    unsafe { Vec::from_raw_parts(buf.ptr, len, buf.cap) }
+}
+
+unsafe extern "C" fn host_reserve(_ctx: *mut c_void, buf: *mut Buf, additional: usize) -> i32 {
+    if buf.is_null() {
+        return STATUS_ERROR;
+    }
+    // No `catch_unwind` here: nothing below panics. A capacity past `isize::MAX` is refused
+    // first, `try_reserve` reports an overflow as an error, and an allocation failure aborts
+    // the process rather than unwinding.
+    if additional > isize::MAX as usize {
+        return STATUS_ERROR;
+    }
+    // SAFETY: `buf` is an `out` buffer the host passed (or wrote), which the plugin gives back
+    // while it fills it; its parts are a `Vec<u8>`'s.
+    let current = unsafe { buf.read() };
+    let grown = if current.cap == 0 {
+        // The common case, a first write into an empty `out`: allocate exactly, directly.
+        Ok(Vec::with_capacity(additional))
+    } else {
+        // SAFETY: as above.
+        let mut v = unsafe { take(current) };
+        match v.try_reserve(additional) {
+            Ok(()) => Ok(v),
+            Err(_) => {
+                // `buf` still holds these parts: the plugin keeps what it wrote.
+                std::mem::forget(v);
+                Err(())
+            }
+        }
+    };
+    match grown {
+        Ok(v) => {
+            // SAFETY: `buf` is non-null and the plugin's to update.
+            unsafe { buf.write(give_keeping_capacity(v)) };
+            STATUS_OK
+        }
+        Err(()) => STATUS_ERROR,
+    }
+}
+
+/// Like [`give`], but an empty vector with room keeps its allocation.
+fn give_keeping_capacity(bytes: Vec<u8>) -> Buf {
+    let mut v = ManuallyDrop::new(bytes);
+    if v.capacity() == 0 {
+        return Buf::EMPTY;
+    }
+    Buf {
+        ptr: v.as_mut_ptr(),
+        len: v.len(),
+        cap: v.capacity(),
+    }
 }

@@ -8,12 +8,14 @@ use std::sync::{Arc, OnceLock};
 use async_trait::async_trait;
 use parking_lot::Mutex;
 use plugboard_core::manifest::LogLevel;
-use plugboard_core::{CallError, Health, HealthReport, HostApi, PluginError, PluginInstance, Reply};
+use plugboard_core::{
+    CallError, Health, HealthReport, HostApi, PluginError, PluginInstance, Reply,
+};
 use plugboard_native_abi::{
-    Buf, FreeFn, HookFn, HostTable, Str, STATUS_DENIED, STATUS_NOT_FOUND, STATUS_OK, STATUS_PANIC,
+    Buf, HookFn, HostTable, Str, STATUS_DENIED, STATUS_NOT_FOUND, STATUS_OK, STATUS_PANIC,
 };
 
-use crate::host_table::LEAKED_BYTES;
+use crate::host_table::{take, LEAKED_BYTES};
 use crate::loader::{Functions, InstancePtr, Opened};
 
 /// What the runtime has loaded and retired, shared by its instances.
@@ -69,7 +71,9 @@ impl NativeInstance {
         stats: Arc<Stats>,
     ) -> Self {
         stats.loaded_libraries.fetch_add(1, Ordering::Relaxed);
-        stats.loaded_bytes.fetch_add(opened.bytes, Ordering::Relaxed);
+        stats
+            .loaded_bytes
+            .fetch_add(opened.bytes, Ordering::Relaxed);
         Self {
             id: host.id().to_string(),
             host,
@@ -98,12 +102,11 @@ impl NativeInstance {
             return Ok(());
         };
         let raw = self.booted()?;
-        let free = self.functions.free;
         let (status, bytes) = tokio::task::spawn_blocking(move || {
             let mut out = Buf::EMPTY;
             // SAFETY: `raw` is the instance `boot` returned, not destroyed; `out` is ours.
             let status = unsafe { hook(raw.get(), &mut out) };
-            (status, take(free, out))
+            (status, result(out))
         })
         .await
         .map_err(|e| PluginError::new(format!("the {name} hook's thread failed: {e}")))?;
@@ -184,20 +187,11 @@ impl NativeInstance {
     }
 }
 
-/// Copies a buffer the plugin wrote and gives it back to the plugin.
-fn take(free: FreeFn, out: Buf) -> Vec<u8> {
-    if out.ptr.is_null() {
-        return Vec::new();
-    }
-    let bytes = if out.len == 0 {
-        Vec::new()
-    } else {
-        // SAFETY: the plugin wrote `len` initialized bytes at `ptr`, valid until freed below.
-        unsafe { std::slice::from_raw_parts(out.ptr, out.len) }.to_vec()
-    };
-    // SAFETY: the buffer came from this plugin and is given back once, unchanged.
-    unsafe { free(out) };
-    bytes
+/// The `out` buffer after a plugin function wrote to it.
+fn result(out: Buf) -> Vec<u8> {
+    // SAFETY: `out` started as `Buf::EMPTY`, and the plugin grew it only through the host's
+    // `reserve`; it is not used again.
+    unsafe { take(out) }
 }
 
 #[async_trait]
@@ -217,8 +211,9 @@ impl PluginInstance for NativeInstance {
             let mut out = Buf::EMPTY;
             // SAFETY: the table is leaked (valid forever); the config, the slot and `out` are
             // valid for the call.
-            let status = unsafe { (functions.boot)(table.get(), Str::new(&json), &mut raw, &mut out) };
-            (status, InstancePtr(raw), take(functions.free, out))
+            let status =
+                unsafe { (functions.boot)(table.get(), Str::new(&json), &mut raw, &mut out) };
+            (status, InstancePtr(raw), result(out))
         })
         .await
         .map_err(|e| PluginError::new(format!("the boot hook's thread failed: {e}")))?;
@@ -246,7 +241,10 @@ impl PluginInstance for NativeInstance {
 
     fn call<'a>(&'a self, method: &'a str, payload: &'a [u8]) -> Reply<'a> {
         let Some(raw) = self.instance.get() else {
-            return Reply::ready(Err(CallError::plugin(&self.id, "the plugin has not booted")));
+            return Reply::ready(Err(CallError::plugin(
+                &self.id,
+                "the plugin has not booted",
+            )));
         };
         let mut out = Buf::EMPTY;
         // SAFETY: `raw` is the instance `boot` returned; the ABI lets `call` run on any thread,
@@ -254,7 +252,7 @@ impl PluginInstance for NativeInstance {
         let status = unsafe {
             (self.functions.call)(raw.get(), Str::text(method), Str::new(payload), &mut out)
         };
-        let bytes = take(self.functions.free, out);
+        let bytes = result(out);
         if status == STATUS_OK {
             Reply::ready(Ok(bytes))
         } else {

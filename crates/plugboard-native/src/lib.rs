@@ -17,8 +17,9 @@
 //! ```
 //!
 //! Native plugins are for trusted code that must be as fast as a function call: a call is an
-//! indirect call through a C function pointer plus one copy of the result, with no executor
-//! and no serialization beyond what the plugin does itself.
+//! indirect call through a C function pointer; the plugin writes its result straight into a
+//! buffer the host allocated (through the host table's `reserve`), which becomes the host's
+//! result without a copy. No executor, no serialization beyond what the plugin does itself.
 //!
 //! # What it answers
 //! Rust dylib plugin systems hit the same walls again and again. This runtime answers each:
@@ -58,6 +59,12 @@
 //! Hooks (`boot`, `start`, `stop`, `destroy`) run on tokio's blocking pool; `call` runs on the
 //! caller's thread and returns a ready [`Reply`](plugboard_core::Reply), so a native call
 //! costs no allocation beyond its result and no executor. Plugins must accept concurrent calls.
+//!
+//! `destroy` runs in `unload`, after `stop`, when the core no longer routes calls to the
+//! plugin; a call that was already running on another thread at that moment would race with
+//! it. The core's lifecycle does not produce that overlap today; a host that reloads plugins
+//! must drain calls before unloading the old instance (the library itself stays mapped, so only
+//! the plugin's own state is at stake).
 // This crate is the host side of a C ABI: it opens libraries, calls through function pointers
 // and reads what plugins hand over. Each unsafe block says why it is sound.
 #![allow(unsafe_code)]

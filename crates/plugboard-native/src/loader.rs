@@ -15,8 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use parking_lot::Mutex;
 use plugboard_core::Descriptor;
 use plugboard_native_abi::{
-    BootFn, CallFn, DestroyFn, EntryFn, FreeFn, HookFn, PluginDescriptor, Str, ABI_VERSION,
-    ENTRY_SYMBOL_C,
+    BootFn, CallFn, DestroyFn, EntryFn, HookFn, PluginDescriptor, Str, ABI_VERSION, ENTRY_SYMBOL_C,
 };
 
 use crate::LoadError;
@@ -32,7 +31,6 @@ pub(crate) struct Functions {
     pub(crate) start: Option<HookFn>,
     pub(crate) stop: Option<HookFn>,
     pub(crate) call: CallFn,
-    pub(crate) free: FreeFn,
     pub(crate) destroy: Option<DestroyFn>,
 }
 
@@ -175,7 +173,8 @@ pub(crate) fn open(
     })?;
     // SAFETY: the symbol, if present, is the ABI's entry function (`EntryFn`); a library that
     // exports the name with another type breaks the ABI's one rule about its one symbol.
-    let entry_fn: Result<EntryFn, _> = unsafe { library.get::<EntryFn>(ENTRY_SYMBOL_C) }.map(|s| *s);
+    let entry_fn: Result<EntryFn, _> =
+        unsafe { library.get::<EntryFn>(ENTRY_SYMBOL_C) }.map(|s| *s);
     // Never dlclose: see the crate documentation. Forgetting the handle keeps the mapping
     // for the rest of the process, whatever happens next.
     std::mem::forget(library);
@@ -223,8 +222,10 @@ pub(crate) fn open(
             found,
         });
     }
-    let (Some(boot), Some(call), Some(free)) = (d.boot, d.call, d.free) else {
-        return Err(bad("`boot`, `call` and `free` are required and one of them is null"));
+    let (Some(boot), Some(call)) = (d.boot, d.call) else {
+        return Err(bad(
+            "`boot` and `call` are required and one of them is null",
+        ));
     };
     Ok(Opened {
         functions: Functions {
@@ -232,7 +233,6 @@ pub(crate) fn open(
             start: d.start,
             stop: d.stop,
             call,
-            free,
             destroy: d.destroy,
         },
         copy,

@@ -2,14 +2,13 @@
 //! descriptor, each one a thin trampoline that catches panics around the author's code.
 
 use std::ffi::c_void;
-use std::mem::ManuallyDrop;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use plugboard_native_abi::{
     Buf, HostTable, PluginDescriptor, Str, ABI_VERSION, STATUS_OK, STATUS_PANIC,
 };
 
-use crate::{adjusted, new_boot, status_of, Error, Host, NativePlugin};
+use crate::{adjusted, new_boot, status_of, Error, Host, NativePlugin, Output};
 
 /// A [`PluginDescriptor`] that can live in a `static`.
 #[repr(transparent)]
@@ -24,6 +23,11 @@ unsafe impl Sync for StaticDescriptor {}
 impl StaticDescriptor {
     /// The pointer the exported symbol returns.
     pub const fn as_ptr(&'static self) -> *const PluginDescriptor {
+        &self.0
+    }
+
+    #[cfg(test)]
+    pub(crate) fn as_ptr_for_test(&self) -> &PluginDescriptor {
         &self.0
     }
 }
@@ -41,7 +45,6 @@ pub const fn descriptor<P: NativePlugin>(
         start: Some(start::<P>),
         stop: Some(stop::<P>),
         call: Some(call::<P>),
-        free: Some(free),
         destroy: Some(destroy::<P>),
     })
 }
@@ -60,19 +63,6 @@ pub(crate) unsafe fn bytes<'a>(s: Str) -> &'a [u8] {
     }
 }
 
-/// Hands a vector to the host as a [`Buf`] that [`free`] releases.
-fn give(bytes: Vec<u8>) -> Buf {
-    if bytes.capacity() == 0 {
-        return Buf::EMPTY;
-    }
-    let mut v = ManuallyDrop::new(bytes);
-    Buf {
-        ptr: v.as_mut_ptr(),
-        len: v.len(),
-        cap: v.capacity(),
-    }
-}
-
 /// The text of a panic payload.
 pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     if let Some(s) = payload.downcast_ref::<&str>() {
@@ -84,26 +74,36 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
-/// Turns the outcome of the author's code into a status, writing the result or the message to
-/// `out`.
-fn finish(result: std::thread::Result<Result<Vec<u8>, Error>>, out: *mut Buf) -> i32 {
-    let (status, bytes) = match result {
-        Ok(Ok(bytes)) => (STATUS_OK, bytes),
-        Ok(Err(e)) => (status_of(&e), e.message.into_bytes()),
+/// Turns the outcome of the author's code into a status. On success the result is already in
+/// `out`; otherwise `out` is cleared and the message written to it.
+fn finish(
+    host: Option<Host>,
+    result: std::thread::Result<Result<(), Error>>,
+    out: *mut Buf,
+) -> i32 {
+    let (status, message) = match result {
+        Ok(Ok(())) => return STATUS_OK,
+        Ok(Err(e)) => (status_of(&e), e.message),
         Err(payload) => {
             let message = panic_message(&*payload);
             // Dropping a payload can itself panic; that must not unwind out of here either.
             let _ = catch_unwind(AssertUnwindSafe(move || drop(payload)));
-            (STATUS_PANIC, format!("panicked: {message}").into_bytes())
+            (STATUS_PANIC, format!("panicked: {message}"))
         }
     };
-    if out.is_null() {
-        drop(bytes);
-    } else {
-        // SAFETY: a non-null `out` points at a `Buf` the host gave us to fill.
-        unsafe { out.write(give(bytes)) };
+    if let (Some(host), false) = (host, out.is_null()) {
+        // SAFETY: a non-null `out` is the host's buffer for this call.
+        let mut output = unsafe { Output::new(host, out) };
+        output.clear();
+        output.extend_from_slice(message.as_bytes());
     }
     status
+}
+
+/// What `boot` makes: the author's plugin and the host it was booted with.
+struct Instance<P> {
+    host: Host,
+    plugin: P,
 }
 
 unsafe extern "C" fn boot<P: NativePlugin>(
@@ -114,7 +114,9 @@ unsafe extern "C" fn boot<P: NativePlugin>(
 ) -> i32 {
     let result = catch_unwind(AssertUnwindSafe(|| {
         if host.is_null() || instance.is_null() {
-            return Err(Error::new("boot was given a null host table or instance slot"));
+            return Err(Error::new(
+                "boot was given a null host table or instance slot",
+            ));
         }
         // SAFETY: the host passes a table that stays valid for the rest of the process.
         let table: &'static HostTable = unsafe { &*host };
@@ -126,45 +128,63 @@ unsafe extern "C" fn boot<P: NativePlugin>(
         }
         // SAFETY: `config` is valid for the duration of this call.
         let config = String::from_utf8_lossy(unsafe { bytes(config) }).into_owned();
-        let mut boot = new_boot(Host::new(table), config);
+        let host = Host::new(table);
+        let mut boot = new_boot(host, config);
         let plugin = P::boot(&mut boot)?;
+        if let Some(adjusted) = adjusted(boot) {
+            // SAFETY: `out` is the host's buffer for this call.
+            unsafe { Output::new(host, out) }.extend_from_slice(adjusted.as_bytes());
+        }
+        let instance_box = Box::new(Instance { host, plugin });
         // SAFETY: `instance` is non-null (checked above) and points at the host's slot.
-        unsafe { instance.write(Box::into_raw(Box::new(plugin)).cast::<c_void>()) };
-        Ok(adjusted(boot).map(String::into_bytes).unwrap_or_default())
+        unsafe { instance.write(Box::into_raw(instance_box).cast::<c_void>()) };
+        Ok(())
     }));
-    finish(result, out)
+    // SAFETY: a non-null table is valid for the rest of the process.
+    let host = (!host.is_null()).then(|| Host::new(unsafe { &*host }));
+    finish(host, result, out)
 }
 
 /// The instance behind the pointer `boot` returned.
 ///
 /// # Safety
 /// `instance` must be the pointer `boot::<P>` wrote, not yet destroyed.
-unsafe fn instance<'a, P>(instance: *mut c_void) -> Result<&'a P, Error> {
-    if instance.is_null() {
-        return Err(Error::new("the plugin has not booted"));
-    }
-    // SAFETY: per this function's contract, it is a live `Box<P>` made by `boot::<P>`.
-    Ok(unsafe { &*instance.cast::<P>() })
+unsafe fn instance<'a, P>(instance: *mut c_void) -> Option<&'a Instance<P>> {
+    // SAFETY: per this function's contract, it is null or a live `Box<Instance<P>>` made by
+    // `boot::<P>`.
+    unsafe { instance.cast::<Instance<P>>().as_ref() }
+}
+
+/// Runs a hook of the instance behind `raw`.
+///
+/// # Safety
+/// As for [`instance`]; `out` is the host's buffer for this call.
+unsafe fn hook<P: NativePlugin>(
+    raw: *mut c_void,
+    out: *mut Buf,
+    f: impl FnOnce(&Instance<P>, &mut Output<'_>) -> Result<(), Error>,
+) -> i32 {
+    // SAFETY: per this function's contract.
+    let Some(instance) = (unsafe { instance::<P>(raw) }) else {
+        // Without an instance there is no host table to write a message with.
+        return plugboard_native_abi::STATUS_ERROR;
+    };
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: per this function's contract.
+        let mut output = unsafe { Output::new(instance.host, out) };
+        f(instance, &mut output)
+    }));
+    finish(Some(instance.host), result, out)
 }
 
 unsafe extern "C" fn start<P: NativePlugin>(raw: *mut c_void, out: *mut Buf) -> i32 {
-    finish(
-        catch_unwind(AssertUnwindSafe(|| {
-            // SAFETY: the host passes back the pointer `boot` wrote, until `destroy`.
-            unsafe { instance::<P>(raw) }?.start().map(|()| Vec::new())
-        })),
-        out,
-    )
+    // SAFETY: the host passes back the pointer `boot` wrote, until `destroy`, and its buffer.
+    unsafe { hook::<P>(raw, out, |i, _| i.plugin.start()) }
 }
 
 unsafe extern "C" fn stop<P: NativePlugin>(raw: *mut c_void, out: *mut Buf) -> i32 {
-    finish(
-        catch_unwind(AssertUnwindSafe(|| {
-            // SAFETY: the host passes back the pointer `boot` wrote, until `destroy`.
-            unsafe { instance::<P>(raw) }?.stop().map(|()| Vec::new())
-        })),
-        out,
-    )
+    // SAFETY: the host passes back the pointer `boot` wrote, until `destroy`, and its buffer.
+    unsafe { hook::<P>(raw, out, |i, _| i.plugin.stop()) }
 }
 
 unsafe extern "C" fn call<P: NativePlugin>(
@@ -173,27 +193,16 @@ unsafe extern "C" fn call<P: NativePlugin>(
     payload: Str,
     out: *mut Buf,
 ) -> i32 {
-    finish(
-        catch_unwind(AssertUnwindSafe(|| {
-            // SAFETY: the host passes back the pointer `boot` wrote, until `destroy`; `method`
-            // and `payload` are valid for the duration of this call.
-            let (plugin, method, payload) =
-                unsafe { (instance::<P>(raw)?, bytes(method), bytes(payload)) };
-            let method = std::str::from_utf8(method)
-                .map_err(|_| Error::new("the method name is not UTF-8"))?;
-            plugin.call(method, payload)
-        })),
-        out,
-    )
-}
-
-unsafe extern "C" fn free(buf: Buf) {
-    if buf.ptr.is_null() || buf.cap == 0 {
-        return;
+    // SAFETY: the host passes back the pointer `boot` wrote, until `destroy`, and its buffer;
+    // `method` and `payload` are valid for the duration of this call.
+    unsafe {
+        hook::<P>(raw, out, |i, output| {
+            // The ABI guarantees a UTF-8 method name (the host passes a `&str`); validating it
+            // again here was a tenth of the cost of a small call.
+            let method = std::str::from_utf8_unchecked(bytes(method));
+            i.plugin.call(method, bytes(payload), output)
+        })
     }
-    // SAFETY: a non-empty `Buf` the host gives back was made by `give` from a `Vec<u8>` with
-    // exactly this pointer, length and capacity, and is given back once.
-    drop(unsafe { Vec::from_raw_parts(buf.ptr, buf.len, buf.cap) });
 }
 
 unsafe extern "C" fn destroy<P: NativePlugin>(raw: *mut c_void) {
@@ -203,6 +212,6 @@ unsafe extern "C" fn destroy<P: NativePlugin>(raw: *mut c_void) {
     let _ = catch_unwind(AssertUnwindSafe(|| {
         // SAFETY: the host calls `destroy` once, after the last call, with the pointer `boot`
         // wrote from `Box::into_raw`.
-        drop(unsafe { Box::from_raw(raw.cast::<P>()) });
+        drop(unsafe { Box::from_raw(raw.cast::<Instance<P>>()) });
     }));
 }

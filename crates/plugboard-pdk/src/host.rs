@@ -95,6 +95,10 @@ impl Host {
         Self { table }
     }
 
+    pub(crate) fn table(&self) -> &'static HostTable {
+        self.table
+    }
+
     /// Writes `message` to the plugin's log at `level`.
     pub fn log(&self, level: Level, message: &str) {
         let level = match level {

@@ -2,7 +2,8 @@
 //! behind Plugboard's C ABI with one macro.
 //!
 //! ```
-//! use plugboard_pdk::{Boot, Error, NativePlugin};
+//! use std::fmt::Write;
+//! use plugboard_pdk::{Boot, Error, NativePlugin, Output};
 //!
 //! struct Greeter {
 //!     greeting: String,
@@ -14,9 +15,12 @@
 //!         Ok(Greeter { greeting: "hello".to_owned() })
 //!     }
 //!
-//!     fn call(&self, method: &str, payload: &[u8]) -> Result<Vec<u8>, Error> {
+//!     fn call(&self, method: &str, payload: &[u8], out: &mut Output<'_>) -> Result<(), Error> {
 //!         match method {
-//!             "greet" => Ok(format!("{}, {}", self.greeting, String::from_utf8_lossy(payload)).into_bytes()),
+//!             "greet" => {
+//!                 let name = String::from_utf8_lossy(payload);
+//!                 write!(out, "{}, {name}", self.greeting).map_err(|_| Error::new("write"))
+//!             }
 //!             _ => Err(Error::unknown_method(&["greet"])),
 //!         }
 //!     }
@@ -54,8 +58,10 @@
 
 mod export;
 mod host;
+mod output;
 
 pub use host::{Health, Host, HostError, Level};
+pub use output::Output;
 /// The C ABI declarations this kit implements (`sdk/c/plugboard.h`, in Rust).
 pub use plugboard_native_abi as abi;
 
@@ -89,12 +95,18 @@ pub trait NativePlugin: Send + Sync + Sized + 'static {
         Ok(())
     }
 
-    /// Handles a call: `method` with `payload`, returning the result bytes. Runs on the caller's
-    /// thread, possibly on many threads at once.
+    /// Handles a call: `method` with `payload`, writing the result bytes to `out`. Runs on the
+    /// caller's thread, possibly on many threads at once.
+    ///
+    /// `out` is the host's own buffer: what is written there becomes the host's result without
+    /// a copy, which is why this is not `-> Vec<u8>` (a `Vec` made here would be copied into
+    /// the host's allocator and freed, doubling the cost of a small call). Code that has a
+    /// `Vec` writes it with `out.extend_from_slice(&v)`. On an error, what was written is
+    /// discarded and the error's message sent instead.
     ///
     /// # Errors
     /// [`Error::unknown_method`] for a method the plugin does not have, or any other error.
-    fn call(&self, method: &str, payload: &[u8]) -> Result<Vec<u8>, Error>;
+    fn call(&self, method: &str, payload: &[u8], out: &mut Output<'_>) -> Result<(), Error>;
 }
 
 /// What [`NativePlugin::boot`] receives: the host and the plugin's configuration.
@@ -239,3 +251,6 @@ pub(crate) fn adjusted(boot: Boot) -> Option<String> {
 pub(crate) fn status_of(e: &Error) -> i32 {
     e.status
 }
+
+#[cfg(test)]
+mod tests;

@@ -40,9 +40,11 @@
 //! # Features
 //! - `registry`: [`registry`], installing plugins from URL templates, OCI registries and
 //!   local files, with digests, signatures and a lockfile (`plugboard-registry`).
+//! - `native`: [`native`], the runtime for shared-library plugins behind the C ABI
+//!   (`plugboard-native`).
 //!
-//! The builtin runtime is part of the core. The `wasm`, `process` and `native` features
-//! arrive with their crates.
+//! The builtin runtime is part of the core. The `wasm` and `process` features arrive with
+//! their crates.
 #![deny(missing_docs)]
 
 pub use plugboard_core::*;
@@ -50,3 +52,7 @@ pub use plugboard_core::*;
 /// Installing plugins: packages, sources, signatures, the lockfile (`plugboard-registry`).
 #[cfg(feature = "registry")]
 pub use plugboard_registry as registry;
+
+/// Native plugins: shared libraries behind the C ABI (`plugboard-native`).
+#[cfg(feature = "native")]
+pub use plugboard_native as native;

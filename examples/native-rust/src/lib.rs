@@ -10,7 +10,7 @@
 
 pub mod logic;
 
-use plugboard_pdk::{Boot, Error, Host, NativePlugin};
+use plugboard_pdk::{Boot, Error, Host, NativePlugin, Output};
 
 /// The word counter.
 struct WordCount {
@@ -19,7 +19,7 @@ struct WordCount {
 }
 
 impl WordCount {
-    fn count(&self, text: &str) -> Result<Vec<u8>, Error> {
+    fn count(&self, text: &str, out: &mut Output<'_>) -> Result<(), Error> {
         let words = logic::count_words(text);
         // Read-modify-write of one key: concurrent calls may lose an addition, which is fine
         // for an example and keeps it free of locks.
@@ -27,9 +27,12 @@ impl WordCount {
         let total = logic::add_to_total(stored.as_deref(), words);
         self.host
             .storage_put(logic::TOTAL_KEY, total.to_string().as_bytes())?;
-        self.host
-            .info(&format!("{}: counted {words} words, {total} in all", self.label));
-        Ok(logic::report(words, total).into_bytes())
+        self.host.info(&format!(
+            "{}: counted {words} words, {total} in all",
+            self.label
+        ));
+        out.extend_from_slice(logic::report(words, total).as_bytes());
+        Ok(())
     }
 }
 
@@ -56,19 +59,26 @@ impl NativePlugin for WordCount {
         Ok(())
     }
 
-    fn call(&self, method: &str, payload: &[u8]) -> Result<Vec<u8>, Error> {
+    fn call(&self, method: &str, payload: &[u8], out: &mut Output<'_>) -> Result<(), Error> {
         let text = std::str::from_utf8(payload).map_err(|_| Error::new("the text is not UTF-8"))?;
         match method {
-            "count" => self.count(text),
+            "count" => self.count(text, out),
             "normalize-count" => {
-                let normalized = self
-                    .host
-                    .call("base-utils", "normalize", logic::quote(text).as_bytes())?;
+                let normalized =
+                    self.host
+                        .call("base-utils", "normalize", logic::quote(text).as_bytes())?;
                 let normalized = String::from_utf8_lossy(&normalized);
-                self.count(normalized.trim_matches('"'))
+                self.count(normalized.trim_matches('"'), out)
             }
-            "config" => Ok(self.host.config()?.into_bytes()),
-            _ => Err(Error::unknown_method(&["config", "count", "normalize-count"])),
+            "config" => {
+                out.extend_from_slice(self.host.config()?.as_bytes());
+                Ok(())
+            }
+            _ => Err(Error::unknown_method(&[
+                "config",
+                "count",
+                "normalize-count",
+            ])),
         }
     }
 }

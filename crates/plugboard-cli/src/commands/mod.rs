@@ -38,7 +38,10 @@ pub(crate) async fn dispatch(cli: Cli, register: Register) -> Outcome {
 
 /// The configuration file a command uses: the positional argument, `--config`, or
 /// `./config.yaml`, in that order.
-pub(crate) fn config_path(positional: Option<PathBuf>, global: Option<PathBuf>) -> Result<PathBuf, Failure> {
+pub(crate) fn config_path(
+    positional: Option<PathBuf>,
+    global: Option<PathBuf>,
+) -> Result<PathBuf, Failure> {
     if let Some(p) = positional.or(global) {
         return Ok(p);
     }
@@ -64,13 +67,20 @@ pub(crate) fn build_host(config: &Path, register: Register) -> Result<Host, Fail
     }
     let builder = Host::builder()
         .config_file(config)
-        .map_err(|e| Failure::Input(anyhow!(e)))?;
+        .map_err(|e| Failure::Input(anyhow!(e)))
+        .map(with_runtimes)?;
     let host = register(builder)
         .build()
         .map_err(|e| Failure::Input(anyhow!(e)))
         .with_context_input(|| format!("cannot set up the host from {}", config.display()))?;
     init_logging(host.config().logging.level);
     Ok(host)
+}
+
+/// Registers the runtimes the `plugboard` command includes beyond the builtin one: native
+/// plugins (`runtime: native`), whose library copies go to the temporary directory.
+pub(crate) fn with_runtimes(builder: plugboard::HostBuilder) -> plugboard::HostBuilder {
+    builder.runtime(std::sync::Arc::new(plugboard::native::NativeRuntime::new()))
 }
 
 trait InputContext<T> {

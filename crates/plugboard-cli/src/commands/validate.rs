@@ -125,6 +125,7 @@ fn check_config(path: &Path, register: Register, report: &mut Report) {
     let host = match Host::builder()
         .config_file(path)
         .map(register)
+        .map(super::with_runtimes)
         .and_then(|b| b.build())
     {
         Ok(h) => h,

@@ -10,6 +10,11 @@
 //! pointers. A plugin built by another rustc, or written in C, is as good as one built with the
 //! host.
 //!
+//! Every function that produces bytes writes them to an `out` [`Buf`] that the host allocates
+//! (through [`HostTable::reserve`]): the result on success, a message otherwise. One allocator
+//! for every buffer means a result crosses without a copy, and no buffer is freed by an
+//! allocator that did not make it.
+//!
 //! # Versioning
 //! A library exports one symbol, [`ENTRY_SYMBOL`], a function returning a
 //! [`PluginDescriptor`]. Its first field is [`ABI_VERSION`], and every later version of the ABI
@@ -95,10 +100,13 @@ impl Str {
     }
 }
 
-/// Owned bytes handed across the boundary. Whoever allocated it frees it: a buffer a plugin
-/// returns is given back to the plugin's [`PluginDescriptor::free`]; a buffer the host returns
-/// is given back to [`HostTable::free`]. The receiver reads `ptr`/`len` and passes the whole
-/// struct back unchanged.
+/// Owned bytes handed across the boundary, always allocated by the host.
+///
+/// One allocator owns every buffer, so that a result crosses without a copy: the host passes an
+/// empty `Buf` as `out`, the plugin grows it with [`HostTable::reserve`] and writes into it
+/// (bytes `len..cap` are writable after a reserve; the plugin then raises `len`), and the host
+/// keeps it as its own result. A buffer the host writes in answer to a plugin's request
+/// (storage, configuration, calls) is released by the plugin with [`HostTable::free`].
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct Buf {
@@ -106,8 +114,7 @@ pub struct Buf {
     pub ptr: *mut u8,
     /// The number of bytes.
     pub len: usize,
-    /// The allocator's own bookkeeping (a Rust allocation's capacity). Only the allocator reads
-    /// it; a C plugin may put anything there.
+    /// The allocated size: bytes `len..cap` may be written after a [`HostTable::reserve`].
     pub cap: usize,
 }
 
@@ -159,8 +166,11 @@ pub struct HostTable {
         payload: Str,
         out: *mut Buf,
     ) -> i32,
-    /// Releases a buffer the host wrote.
+    /// Releases a buffer the host wrote in answer to a request.
     pub free: unsafe extern "C" fn(ctx: *mut c_void, buf: Buf),
+    /// Grows `buf` (an `out` buffer the host passed, or one it wrote) so that at least
+    /// `additional` more bytes fit after `len`; `ptr` and `cap` may change.
+    pub reserve: unsafe extern "C" fn(ctx: *mut c_void, buf: *mut Buf, additional: usize) -> i32,
 }
 
 /// `boot(host, config, &instance, out)`: creates the plugin's instance.
@@ -172,11 +182,9 @@ pub type BootFn = unsafe extern "C" fn(
 ) -> i32;
 /// `start(instance, out)` and `stop(instance, out)`.
 pub type HookFn = unsafe extern "C" fn(instance: *mut c_void, out: *mut Buf) -> i32;
-/// `call(instance, method, payload, out)`.
+/// `call(instance, method, payload, out)`. The host guarantees that `method` is UTF-8.
 pub type CallFn =
     unsafe extern "C" fn(instance: *mut c_void, method: Str, payload: Str, out: *mut Buf) -> i32;
-/// `free(buf)`: releases a buffer the plugin wrote.
-pub type FreeFn = unsafe extern "C" fn(buf: Buf);
 /// `destroy(instance)`: releases the instance after `stop`.
 pub type DestroyFn = unsafe extern "C" fn(instance: *mut c_void);
 /// The type of the exported [`ENTRY_SYMBOL`].
@@ -202,8 +210,6 @@ pub struct PluginDescriptor {
     pub stop: Option<HookFn>,
     /// Handles a call; may run on many threads at once. Required.
     pub call: Option<CallFn>,
-    /// Releases a buffer the plugin wrote. Required.
-    pub free: Option<FreeFn>,
     /// Releases the instance after `stop`. Optional.
     pub destroy: Option<DestroyFn>,
 }

@@ -17,9 +17,24 @@ async fn a_rust_plugin_loads_and_answers_calls() {
     // A plain call is ready at once: no executor involved.
     let ready = host.call("probe", "echo", b"now").now();
     assert_eq!(ready.unwrap().unwrap(), b"now");
-    let e = host.call("probe", "nope", b"").await.unwrap_err().to_string();
-    assert!(e.contains("no method \"nope\"") && e.contains("echo, fail"), "{e}");
-    let e = host.call("probe", "fail", b"disk full").await.unwrap_err().to_string();
+    let e = host
+        .call("probe", "nope", b"")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("no method \"nope\"") && e.contains("echo, fail"),
+        "{e}"
+    );
+    // A result written in many pieces grows the host's buffer through `reserve`.
+    let big = host.call("probe", "big", b"").await.unwrap();
+    assert_eq!(big.len(), 40_000);
+    assert_eq!(&big[39_996..], &9_999u32.to_le_bytes());
+    let e = host
+        .call("probe", "fail", b"disk full")
+        .await
+        .unwrap_err()
+        .to_string();
     assert_eq!(e, "plugin probe: disk full");
     host.stop().await;
     assert_eq!(host.state("probe"), Some(PluginState::Unloaded));
@@ -34,21 +49,33 @@ async fn the_c_example_loads_greets_and_counts_visits_in_storage() {
     let dir = f.plugin_dir("c-greeter");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::copy(&lib, dir.join("libgreeter.so")).unwrap();
-    let example = crate::plugins::workspace().join("examples/native-c/plugin/plugin.yaml");
+    let example =
+        crate::plugins::workspace().join("examples/native-c/plugins/c-greeter/plugin.yaml");
     std::fs::copy(example, dir.join("plugin.yaml")).unwrap();
 
     let host = f.start().await;
     assert_eq!(host.state("c-greeter"), Some(PluginState::Active));
-    assert_eq!(host.call("c-greeter", "greet", b"Ada").await.unwrap(), b"hello, Ada!");
+    assert_eq!(
+        host.call("c-greeter", "greet", b"Ada").await.unwrap(),
+        b"hello, Ada!"
+    );
     assert_eq!(host.call("c-greeter", "visits", b"").await.unwrap(), b"1");
     assert_eq!(host.call("c-greeter", "visits", b"").await.unwrap(), b"2");
-    let e = host.call("c-greeter", "dance", b"").await.unwrap_err().to_string();
+    let e = host
+        .call("c-greeter", "dance", b"")
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("greet, visits"), "{e}");
     let log = host.read_log("c-greeter").unwrap();
-    assert!(log.contains("the C greeter booted") && log.contains("hello, Ada!"), "{log}");
+    assert!(
+        log.contains("the C greeter booted") && log.contains("hello, Ada!"),
+        "{log}"
+    );
     host.stop().await;
 
     // The count is in the host's storage, so a new host continues it.
+    drop(host);
     let host = f.start().await;
     assert_eq!(host.call("c-greeter", "visits", b"").await.unwrap(), b"3");
     host.stop().await;

@@ -8,7 +8,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 /// The workspace root.
-pub fn workspace() -> PathBuf {
+pub(crate) fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
@@ -25,7 +25,7 @@ fn plugin_target_dir() -> PathBuf {
 }
 
 /// The Rust plugins: (`libplugboard_native_probe.so`, `libplugboard_example_native.so`).
-pub fn rust_plugins(release: bool) -> (PathBuf, PathBuf) {
+pub(crate) fn rust_plugins(release: bool) -> (PathBuf, PathBuf) {
     static DEBUG: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
     static RELEASE: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
     let cell = if release { &RELEASE } else { &DEBUG };
@@ -52,24 +52,29 @@ pub fn rust_plugins(release: bool) -> (PathBuf, PathBuf) {
 }
 
 /// Compiles C `source` (relative to the workspace) into `out` with extra `flags`.
-pub fn compile_c(source: &str, out: &Path, flags: &[&str]) {
+pub(crate) fn compile_c(source: &str, out: &Path, flags: &[&str]) {
     let cc = std::env::var("CC").unwrap_or_else(|_| "cc".to_owned());
     let ws = workspace();
     let status = Command::new(cc)
         .args(["-shared", "-fPIC", "-O2", "-Wall", "-Werror", "-I"])
         .arg(ws.join("sdk/c"))
-        .args(flags)
         .arg("-o")
         .arg(out)
         .arg(ws.join(source))
+        // After the source, so that `-l` libraries are linked even under `--as-needed`.
+        .args(flags)
         .status()
         .expect("the C compiler runs (install gcc)");
     assert!(status.success(), "compiling {source} failed");
 }
 
 /// The test variant plugin (`tests/plugins/variant.c`) with `flags`, compiled into `dir`.
-pub fn variant(dir: &Path, name: &str, flags: &[&str]) -> PathBuf {
+pub(crate) fn variant(dir: &Path, name: &str, flags: &[&str]) -> PathBuf {
     let out = dir.join(name);
-    compile_c("crates/plugboard-native/tests/plugins/variant.c", &out, flags);
+    compile_c(
+        "crates/plugboard-native/tests/plugins/variant.c",
+        &out,
+        flags,
+    );
     out
 }

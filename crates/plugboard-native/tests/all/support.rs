@@ -10,13 +10,13 @@ use plugboard_native::NativeRuntime;
 use tempfile::TempDir;
 
 /// A host directory: `config.yaml`, `plugins/<id>/`, `state/`.
-pub struct Fixture {
-    pub dir: TempDir,
-    pub runtime: NativeRuntime,
+pub(crate) struct Fixture {
+    pub(crate) dir: TempDir,
+    pub(crate) runtime: NativeRuntime,
 }
 
 impl Fixture {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
         fs::create_dir_all(dir.path().join("plugins")).unwrap();
         let runtime = NativeRuntime::with_state_dir(dir.path().join("state"));
@@ -26,7 +26,7 @@ impl Fixture {
     }
 
     /// Writes `config.yaml` with `extra` appended.
-    pub fn config(&self, extra: &str) {
+    pub(crate) fn config(&self, extra: &str) {
         let text = format!(
             "directories:\n  external: [plugins]\nstate_dir: state\nlogging:\n  level: DEBUG\n{extra}"
         );
@@ -34,12 +34,12 @@ impl Fixture {
     }
 
     /// The directory of plugin `id`.
-    pub fn plugin_dir(&self, id: &str) -> PathBuf {
+    pub(crate) fn plugin_dir(&self, id: &str) -> PathBuf {
         self.dir.path().join("plugins").join(id)
     }
 
     /// Installs `lib` as plugin `id`'s entry `libplugin.so`, with a manifest of `extra` keys.
-    pub fn native(&self, id: &str, version: &str, lib: &Path, extra: &str) -> PathBuf {
+    pub(crate) fn native(&self, id: &str, version: &str, lib: &Path, extra: &str) -> PathBuf {
         let dir = self.plugin_dir(id);
         fs::create_dir_all(&dir).unwrap();
         let entry = dir.join("libplugin.so");
@@ -52,18 +52,22 @@ impl Fixture {
         entry
     }
 
-    pub fn builder(&self) -> HostBuilder {
+    pub(crate) fn builder(&self) -> HostBuilder {
+        self.bare_builder().runtime(Arc::new(self.runtime.clone()))
+    }
+
+    /// A builder with no native runtime registered yet.
+    pub(crate) fn bare_builder(&self) -> HostBuilder {
         Host::builder()
             .config_file(self.dir.path().join("config.yaml"))
             .unwrap()
-            .runtime(Arc::new(self.runtime.clone()))
     }
 
-    pub async fn start(&self) -> Host {
+    pub(crate) async fn start(&self) -> Host {
         self.start_with(|b| b).await
     }
 
-    pub async fn start_with(&self, f: impl FnOnce(HostBuilder) -> HostBuilder) -> Host {
+    pub(crate) async fn start_with(&self, f: impl FnOnce(HostBuilder) -> HostBuilder) -> Host {
         let host = f(self.builder()).build().unwrap();
         host.start().await.unwrap();
         host
@@ -73,7 +77,7 @@ impl Fixture {
 /// A builtin `base-utils` with `normalize` (JSON string in, white space collapsed, out), as
 /// the example application has: what the word counter calls through the host API.
 #[derive(Default)]
-pub struct BaseUtils;
+pub(crate) struct BaseUtils;
 
 impl BuiltinPlugin for BaseUtils {
     fn call(&self, method: &str, payload: &[u8]) -> Result<Vec<u8>, CallError> {
@@ -84,7 +88,7 @@ impl BuiltinPlugin for BaseUtils {
     }
 }
 
-pub fn base_utils_manifest() -> Manifest {
+pub(crate) fn base_utils_manifest() -> Manifest {
     Manifest::from_yaml_str(
         "id: base-utils\nversion: 1.0.0\nruntime: builtin\nentry: base_utils\n",
         "inline",

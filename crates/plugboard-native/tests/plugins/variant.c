@@ -4,10 +4,9 @@
  *   -DPB_ABI=99                                    a wrong ABI version
  *   -DPB_NO_EXPORT                                 no `plugboard_plugin` symbol
  *   -DPB_NEEDS_DEP                                 link against libpbdep.so (pbdep_value)
- * Methods: `version` returns PB_VERSION (a static buffer: cap 0, nothing to free), `echo`
- * returns its payload (malloc'd), anything else is NOT_FOUND.
+ * Methods: `version` returns PB_VERSION, `echo` returns its payload, anything else is
+ * NOT_FOUND.
  */
-#include <stdlib.h>
 #include <string.h>
 
 #include "plugboard.h"
@@ -26,11 +25,15 @@
 extern int pbdep_value(void);
 #endif
 
+/* The plugin has no state of its own beyond the host table. */
+static const PlugboardHost *HOST;
+
 static int32_t v_boot(const PlugboardHost *host, PlugboardStr config, void **instance,
                       PlugboardBuf *out) {
     (void)config;
     (void)out;
     host->log(host->ctx, PLUGBOARD_LOG_INFO, PLUGBOARD_STR("variant " PB_VERSION " booted"));
+    HOST = host;
     *instance = NULL; /* all state is static */
     return PLUGBOARD_STATUS_OK;
 }
@@ -39,28 +42,15 @@ static int32_t v_call(void *instance, PlugboardStr method, PlugboardStr payload,
                       PlugboardBuf *out) {
     (void)instance;
     if (method.len == 7 && memcmp(method.ptr, "version", 7) == 0) {
-        out->ptr = (uint8_t *)PB_VERSION;
-        out->len = sizeof(PB_VERSION) - 1;
-        out->cap = 0;
-        return PLUGBOARD_STATUS_OK;
+        return plugboard_write_str(HOST, out, PB_VERSION);
     }
     if (method.len == 4 && memcmp(method.ptr, "echo", 4) == 0) {
 #ifdef PB_NEEDS_DEP
         (void)pbdep_value();
 #endif
-        out->ptr = malloc(payload.len ? payload.len : 1);
-        memcpy(out->ptr, payload.ptr, payload.len);
-        out->len = payload.len;
-        out->cap = payload.len ? payload.len : 1;
-        return PLUGBOARD_STATUS_OK;
+        return plugboard_write(HOST, out, payload.ptr, payload.len);
     }
     return PLUGBOARD_STATUS_NOT_FOUND;
-}
-
-static void v_free(PlugboardBuf buf) {
-    if (buf.cap != 0) {
-        free(buf.ptr);
-    }
 }
 
 static const PlugboardPlugin DESCRIPTOR = {
@@ -69,7 +59,6 @@ static const PlugboardPlugin DESCRIPTOR = {
     .version = {(const uint8_t *)PB_VERSION, sizeof(PB_VERSION) - 1},
     .boot = v_boot,
     .call = v_call,
-    .free = v_free,
 };
 
 #ifndef PB_NO_EXPORT

@@ -2,7 +2,7 @@
 //! `panic` panics with the payload as message, `version` returns the version it was built
 //! with, `boot-panic` in the configuration makes `boot` panic.
 
-use plugboard_pdk::{Boot, Error, Health, Host, NativePlugin};
+use plugboard_pdk::{Boot, Error, Health, Host, NativePlugin, Output};
 
 /// The probe.
 struct Probe {
@@ -17,17 +17,35 @@ impl NativePlugin for Probe {
         Ok(Probe { host: boot.host() })
     }
 
-    fn call(&self, method: &str, payload: &[u8]) -> Result<Vec<u8>, Error> {
+    fn call(&self, method: &str, payload: &[u8], out: &mut Output<'_>) -> Result<(), Error> {
         match method {
-            "echo" => Ok(payload.to_vec()),
-            "panic" => panic!("{}", String::from_utf8_lossy(payload)),
-            "version" => Ok(env!("CARGO_PKG_VERSION").as_bytes().to_vec()),
+            "echo" => {
+                out.extend_from_slice(payload);
+                Ok(())
+            }
+            "panic" => {
+                out.extend_from_slice(b"half a result, discarded");
+                panic!("{}", String::from_utf8_lossy(payload))
+            }
+            "version" => {
+                out.extend_from_slice(env!("CARGO_PKG_VERSION").as_bytes());
+                Ok(())
+            }
             "fail" => Err(Error::new(String::from_utf8_lossy(payload).into_owned())),
+            "big" => {
+                // Many small writes, to grow the host's buffer through `reserve` repeatedly.
+                for i in 0..10_000u32 {
+                    out.extend_from_slice(&i.to_le_bytes());
+                }
+                Ok(())
+            }
             "heal" => {
                 self.host.report_health(Health::Healthy, "healed");
-                Ok(Vec::new())
+                Ok(())
             }
-            _ => Err(Error::unknown_method(&["echo", "fail", "heal", "panic", "version"])),
+            _ => Err(Error::unknown_method(&[
+                "big", "echo", "fail", "heal", "panic", "version",
+            ])),
         }
     }
 }

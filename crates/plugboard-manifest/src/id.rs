@@ -2,15 +2,17 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// A plugin's identifier: `[a-z0-9][a-z0-9._-]*`, unique within a host.
 ///
 /// Identifiers name log files, storage namespaces and directories, so they are restricted to
-/// characters that are safe in all three.
+/// characters that are safe in all three. Shared text: cloning an id (as every call result that
+/// names its plugin does) is a reference-count increment, not an allocation.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct PluginId(String);
+pub struct PluginId(Arc<str>);
 
 impl PluginId {
     /// The longest identifier accepted; long enough for reverse-DNS names, short enough for a
@@ -25,7 +27,7 @@ impl PluginId {
     pub fn new(text: impl Into<String>) -> Result<Self, InvalidId> {
         let text = text.into();
         validate_id(&text)?;
-        Ok(Self(text))
+        Ok(Self(text.into()))
     }
 
     /// The identifier as text.

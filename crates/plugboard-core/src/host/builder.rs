@@ -214,6 +214,9 @@ impl HostBuilder {
             config.directories.bundled.as_deref(),
             &config.directories.external,
         );
+        for r in &found.rejected {
+            tracing::warn!(plugin = %r.name, path = %r.path.display(), "plugin refused: {}", r.reason);
+        }
         let mut shadowed = found.shadowed;
         let mut by_id: BTreeMap<PluginId, Descriptor> = found
             .plugins

@@ -10,8 +10,11 @@
 //! [`HostBuilder::extension_point`]: crate::HostBuilder::extension_point
 
 use std::fmt;
+use std::future::Future;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+
+use futures::future::{self, Either, FutureExt};
 
 use plugboard_manifest::{Cardinality, Codec, ExtensionPointDecl, PluginId};
 use semver::Version;
@@ -261,16 +264,20 @@ impl PointHandle {
     ///
     /// # Errors
     /// When no implementation is available, or the call fails.
-    pub async fn call_one(
-        &self,
-        method: &str,
-        payload: &[u8],
-    ) -> Result<(PluginId, Vec<u8>), CallError> {
-        let Some(slot) = self.eligible(method).next() else {
-            return Err(self.none_available(method));
-        };
-        let out = slot.call(&self.host, method, payload).await?;
-        Ok((slot.descriptor.id().clone(), out))
+    pub fn call_one<'a>(
+        &'a self,
+        method: &'a str,
+        payload: &'a [u8],
+    ) -> impl Future<Output = Result<(PluginId, Vec<u8>), CallError>> + Send + 'a {
+        // A plain future over the slot's `Reply`, not an `async fn`: a builtin implementation's
+        // ready reply completes on the first poll without a state machine to build and move.
+        match self.eligible(method).next() {
+            Some(slot) => Either::Left(
+                slot.call(&self.host, method, payload)
+                    .map(move |r| r.map(|out| (slot.descriptor.id().clone(), out))),
+            ),
+            None => Either::Right(future::ready(Err(self.none_available(method)))),
+        }
     }
 
     /// Calls `method` on every implementation, in priority order, collecting each result.

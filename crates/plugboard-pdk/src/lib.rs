@@ -209,9 +209,25 @@ impl From<HostError> for Error {
 /// `id` must equal the manifest's `id`; `version` defaults to the crate's version and must
 /// equal the manifest's `version`. Use it once per `cdylib`.
 ///
-/// ```ignore
+/// ```no_run
+/// use plugboard_pdk::{Boot, Error, NativePlugin, Output};
+///
+/// struct WordCount;
+///
+/// impl NativePlugin for WordCount {
+///     fn boot(_boot: &mut Boot) -> Result<Self, Error> {
+///         Ok(WordCount)
+///     }
+///     fn call(&self, _method: &str, payload: &[u8], out: &mut Output<'_>) -> Result<(), Error> {
+///         let words = String::from_utf8_lossy(payload).split_whitespace().count();
+///         out.extend_from_slice(words.to_string().as_bytes());
+///         Ok(())
+///     }
+/// }
+///
+/// // Or, to pin the version: `export_native!(WordCount, id = "word-count", version = "1.2.0");`
 /// plugboard_pdk::export_native!(WordCount, id = "word-count");
-/// plugboard_pdk::export_native!(WordCount, id = "word-count", version = "1.2.0");
+/// # fn main() {}
 /// ```
 #[macro_export]
 macro_rules! export_native {

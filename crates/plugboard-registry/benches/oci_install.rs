@@ -4,44 +4,21 @@
 //!
 //! `cargo bench -p plugboard-registry --bench oci_install` prints the median of each.
 
-use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use plugboard_manifest::HostConfig;
 use plugboard_registry::{pack_dir, publish_to_oci, InstallOptions, Installer, Limits, Package};
+use plugboard_test_support::OciRegistry;
 
 const PLUGINS: usize = 50;
 const ROUNDS: usize = 7;
 
 fn main() {
     let dir = tempfile::tempdir().unwrap();
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let addr = format!("127.0.0.1:{port}");
-    let config = dir.path().join("registry.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {addr}\n",
-            dir.path().join("storage").display()
-        ),
-    )
-    .unwrap();
-    let mut registry = Command::new("docker-registry")
-        .arg("serve")
-        .arg(&config)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("docker-registry is needed: apt-get install docker-registry");
-    while std::net::TcpStream::connect(&addr).is_err() {
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let registry =
+        OciRegistry::start().expect("docker-registry is needed: apt-get install docker-registry");
+    let addr = registry.addr().to_owned();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -88,8 +65,7 @@ fn main() {
             cached.as_secs_f64() * 1e3
         );
     }
-    let _ = registry.kill();
-    let _ = registry.wait();
+    drop(registry);
 }
 
 fn install(rt: &tokio::runtime::Runtime, root: &Path, yaml: &str, parallel: usize) -> Duration {

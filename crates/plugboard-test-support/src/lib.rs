@@ -45,11 +45,13 @@
 #![deny(missing_docs)]
 
 mod manifest;
+mod oci_registry;
 mod probe;
 mod test_host;
 mod tree;
 
 pub use manifest::ManifestBuilder;
+pub use oci_registry::{tool_missing, OciRegistry};
 pub use probe::{register, Probe, PROBE_ENTRY};
 pub use test_host::TestHost;
 pub use tree::{Journal, JournalEntry, PluginTree};

@@ -6,6 +6,8 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 
+use plugboard_test_support::OciRegistry;
+
 use crate::support::{fault_host, plugboard, run, Output};
 
 const RELEASES: &str = "acme/plugins/releases/download/latest";
@@ -288,75 +290,6 @@ fn unknown_keys_and_missing_directories_are_explained() {
     );
 }
 
-/// The CNCF distribution registry (Debian's `docker-registry`) on a loopback port, with its
-/// storage in a temporary directory; stopped on drop.
-struct OciRegistry {
-    child: std::process::Child,
-    addr: String,
-    _dir: tempfile::TempDir,
-}
-
-impl OciRegistry {
-    fn start() -> Option<Self> {
-        let found = std::process::Command::new("sh")
-            .args(["-c", "command -v docker-registry"])
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if !found {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "docker-registry is missing (apt-get install docker-registry); scripts/test installs it"
-            );
-            eprintln!("skipping: docker-registry is missing");
-            return None;
-        }
-        let dir = tempfile::tempdir().unwrap();
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let addr = format!("127.0.0.1:{port}");
-        let config = dir.path().join("config.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {addr}\n",
-                dir.path().join("storage").display()
-            ),
-        )
-        .unwrap();
-        let child = std::process::Command::new("docker-registry")
-            .arg("serve")
-            .arg(&config)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let registry = Self {
-            child,
-            addr,
-            _dir: dir,
-        };
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-        while TcpStream::connect(&registry.addr).is_err() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "docker-registry did not start"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        Some(registry)
-    }
-}
-
-impl Drop for OciRegistry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn publish_to_and_install_from_an_oci_registry() {
     let Some(registry) = OciRegistry::start() else {
@@ -367,7 +300,7 @@ fn publish_to_and_install_from_an_oci_registry() {
     run(&plugboard(), w, &["keygen", "release"]).code(0);
     let public = std::fs::read_to_string(w.join("release.pub")).unwrap();
     let public = public.lines().nth(1).unwrap().to_owned();
-    let to = format!("oci://{}/plugins/{{plugin}}", registry.addr);
+    let to = format!("oci://{}/plugins/{{plugin}}", registry.addr());
     for (id, v) in [
         ("advance-plugin", "1.0.0"),
         ("advance-plugin", "1.1.0"),
@@ -401,7 +334,7 @@ fn publish_to_and_install_from_an_oci_registry() {
             "registry:\n  url: 'oci://{}/plugins/{{plugin}}:{{version}}'\n  trusted_keys: ['{public}']\n\
              plugins:\n  - {{id: advance-plugin, version: '~1.0'}}\n  - sample-plugin\n\
              directories:\n  external: [plugins]\n",
-            registry.addr
+            registry.addr()
         ),
     )
     .unwrap();
@@ -421,7 +354,7 @@ fn publish_to_and_install_from_an_oci_registry() {
     assert!(
         lock.contains(&format!(
             "oci://{}/plugins/sample-plugin:2.0.0",
-            registry.addr
+            registry.addr()
         )),
         "{lock}"
     );

@@ -2,75 +2,13 @@
 //! loopback port: push with Plugboard, install with Plugboard, and interoperate with the `oras`
 //! Python SDK in both directions; signatures checked with the `minisign` tool.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use plugboard_registry::{publish_to_oci, InstallOptions, Installer, Want};
+use plugboard_test_support::OciRegistry;
 
 use crate::support::{keypair, package, sign, tool_missing, Host};
-
-/// A distribution registry with its storage in a temporary directory, stopped on drop.
-pub(crate) struct Registry {
-    child: Child,
-    pub(crate) addr: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Registry {
-    /// Starts one, or `None` (outside CI) when the tool is missing.
-    pub(crate) fn start() -> Option<Self> {
-        if tool_missing("docker-registry", "apt-get install docker-registry") {
-            return None;
-        }
-        let dir = tempfile::tempdir().unwrap();
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let addr = format!("127.0.0.1:{port}");
-        let config = dir.path().join("config.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n",
-                dir.path().join("storage").display()
-            ),
-        )
-        .unwrap();
-        let child = Command::new("docker-registry")
-            .arg("serve")
-            .arg(&config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("cannot start docker-registry");
-        let registry = Self {
-            child,
-            addr,
-            _dir: dir,
-        };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(&registry.addr).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "docker-registry did not listen on {}",
-                registry.addr
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Some(registry)
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -110,7 +48,7 @@ fn python(script: &str, cwd: &Path) {
 
 #[test]
 fn push_install_and_oras_interop() {
-    let Some(registry) = Registry::start() else {
+    let Some(registry) = OciRegistry::start() else {
         return;
     };
     let scratch = tempfile::tempdir().unwrap();
@@ -119,13 +57,13 @@ fn push_install_and_oras_interop() {
     for v in ["1.0.0", "1.1.0", "2.0.0"] {
         let p = package(scratch.path(), "a", v, &[]);
         let sig = sign(&key, &p);
-        let reference = format!("oci://{}/plugins/{{plugin}}", registry.addr);
+        let reference = format!("oci://{}/plugins/{{plugin}}", registry.addr());
         rt.block_on(publish_to_oci(&p, Some(&sig), &reference))
             .unwrap();
     }
     let yaml = format!(
         "registry:\n  url: 'oci://{}/plugins/{{plugin}}:{{version}}'\n  trusted_keys: ['{public}']\n",
-        registry.addr
+        registry.addr()
     );
     let host = Host::new(&yaml, &["{id: a, version: '^1'}"]);
     let mut inst = Installer::new(
@@ -142,7 +80,7 @@ fn push_install_and_oras_interop() {
     );
     assert_eq!(
         inst.lockfile().plugins["a"].source,
-        format!("oci://{}/plugins/a:1.1.0", registry.addr)
+        format!("oci://{}/plugins/a:1.1.0", registry.addr())
     );
     assert_eq!(host.version_of("a"), "1.1.0");
 
@@ -158,7 +96,7 @@ fn push_install_and_oras_interop() {
         &format!(
             "import oras.client\nc = oras.client.OrasClient(hostname='{0}', insecure=True)\n\
              c.push(target='{0}/plugins/b:3.1.0', files=['b-3.1.0.tar.gz'])\n",
-            registry.addr
+            registry.addr()
         ),
         &up,
     );
@@ -183,7 +121,7 @@ fn push_install_and_oras_interop() {
         &format!(
             "import oras.client\nc = oras.client.OrasClient(hostname='{0}', insecure=True)\n\
              c.pull(target='{0}/plugins/a:2.0.0', outdir='.')\n",
-            registry.addr
+            registry.addr()
         ),
         &down,
     );
@@ -228,12 +166,12 @@ fn minisign_verifies(file: &Path, sig: &Path, public: &PathBuf) {
 
 #[test]
 fn a_missing_tag_is_a_clear_error() {
-    let Some(registry) = Registry::start() else {
+    let Some(registry) = OciRegistry::start() else {
         return;
     };
     let yaml = format!(
         "registry:\n  url: 'oci://{}/plugins/{{plugin}}:{{version}}'\n  allow_unsigned: true\n",
-        registry.addr
+        registry.addr()
     );
     let host = Host::new(&yaml, &["ghost"]);
     let mut inst = Installer::new(

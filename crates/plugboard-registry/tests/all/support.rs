@@ -240,20 +240,4 @@ fn handle(
     let _ = stream.read_to_end(&mut rest);
 }
 
-/// Whether a required tool is missing: under CI=true that fails the test, elsewhere the test
-/// is skipped with a note.
-pub(crate) fn tool_missing(tool: &str, install: &str) -> bool {
-    let found = std::process::Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if found {
-        return false;
-    }
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "{tool} is missing; install it ({install}); scripts/test does"
-    );
-    eprintln!("skipping: {tool} is missing ({install})");
-    true
-}
+pub(crate) use plugboard_test_support::tool_missing;

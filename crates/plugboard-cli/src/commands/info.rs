@@ -22,6 +22,24 @@ pub(crate) async fn run(args: Args, global: Option<PathBuf>, register: Register)
     let path = config_path(None, global)?;
     let host = build_host(&path, register)?;
     let Some(d) = host.descriptor(&args.id) else {
+        // Refused at discovery, or listed in the configuration but not installed: `list` shows
+        // such rows, so `info` explains them too.
+        if let Some(row) = host.statuses().into_iter().find(|s| s.id == args.id) {
+            if args.json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&row).map_err(|e| Failure::Runtime(e.into()))?
+                );
+            } else {
+                println!("{} ({} {})", row.id, row.origin, row.source);
+                println!(
+                    "state:       {} ({})",
+                    row.state,
+                    row.reason.as_deref().unwrap_or("no reason recorded")
+                );
+            }
+            return Ok(());
+        }
         return Err(Failure::Input(anyhow!(
             "no plugin {:?} in this host; `plugboard list` shows the plugins it knows",
             args.id

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::anyhow;
-use plugboard::manifest::{HostConfig, Manifest};
+use plugboard::manifest::{is_bare_artifact_name, HostConfig, Manifest};
 use plugboard::{Host, MANIFEST_FILE};
 
 use crate::{Failure, Outcome, Register};
@@ -58,6 +58,18 @@ fn check_path(path: &Path, register: Register, report: &mut Report) {
             if m.is_file() {
                 found = true;
                 check_manifest(&m, report);
+                continue;
+            }
+            // A bare artifact (`foo.wasm`, `libfoo.so`) is a plugin described by defaults.
+            let name = sub.file_name().map(|n| n.to_string_lossy().into_owned());
+            if let Some(name) = name.filter(|n| sub.is_file() && is_bare_artifact_name(n)) {
+                found = true;
+                report.checked += 1;
+                if let Err(errors) = Manifest::for_bare_artifact(&name) {
+                    report
+                        .problems
+                        .extend(errors.to_string().lines().map(str::to_owned));
+                }
             }
         }
         if !found {

@@ -131,3 +131,18 @@ fn info_on_an_unknown_plugin_is_a_usage_error() {
         out.stderr
     );
 }
+
+#[test]
+fn info_explains_a_plugin_that_is_listed_but_not_installed() {
+    let tree = PluginTree::new()
+        .external(M::builtin("here", "1.0.0"))
+        .plugin("elsewhere");
+    let out = fault(&tree, &["info", "elsewhere"]);
+    out.code(0);
+    assert!(
+        out.stdout().contains("elsewhere (missing -)"),
+        "{}",
+        out.stdout()
+    );
+    assert!(out.stdout().contains("not installed"), "{}", out.stdout());
+}

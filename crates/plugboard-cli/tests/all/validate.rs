@@ -177,3 +177,11 @@ fn a_missing_path_is_a_problem() {
         out.stdout()
     );
 }
+
+#[test]
+fn a_directory_of_bare_artifacts_validates() {
+    let tree = PluginTree::new().raw_file("external/upper.wasm", b"\0asm\x01\0\0\0");
+    let out = fault(&tree, &["validate", "external"]);
+    out.code(0);
+    assert_eq!(out.stdout(), "ok: 1 file(s) checked, no problems\n");
+}

@@ -63,10 +63,17 @@ fn run_start(host: Arc<HostInner>, slot: Arc<Slot>) -> BoxFuture<'static, ()> {
 async fn start_one(host: &Arc<HostInner>, slot: &Arc<Slot>) {
     let began = Instant::now();
     let m = &slot.descriptor.manifest;
+    // A lazy plugin that this one only uses optionally stays lazy: it starts on the first call
+    // that reaches it, not because a plugin that may never call it started.
     let deps: Vec<Arc<Slot>> = slot
         .waits_for
         .iter()
         .filter_map(|id| host.slots.get(id).cloned())
+        .filter(|d| {
+            m.requires.contains_key(d.descriptor.id())
+                || !d.is_lazy()
+                || d.start_requested.load(Ordering::Acquire)
+        })
         .collect();
     let states = join_all(deps.iter().map(|d| ensure_started(host, d))).await;
     for (dep, state) in deps.iter().zip(states) {

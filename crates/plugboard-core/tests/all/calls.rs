@@ -57,19 +57,21 @@ async fn call_blocking_between_builtins() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_lazy_dependency_starts_with_its_dependent() {
-    // A plugin may only call what it declares, and what it declares starts before it: a lazy
-    // plugin that an eager one depends on (even optionally) is started with it.
+async fn a_lazy_optional_dependency_starts_on_the_first_call_through_its_user() {
+    // A lazy plugin that an eager one uses only optionally stays lazy when the host starts; the
+    // user's first call to it (through the host API, from a synchronous builtin call) starts it.
     let tmp = tempfile::tempdir().unwrap();
     let j = Journal::default();
     let host = host_with_relay(tmp.path(), &j);
     within(10, host.start()).await.unwrap();
-    assert_eq!(host.state("lazy-target"), Some(PluginState::Active));
-    assert!(j.position("lazy-target.start") < j.position("relay.boot"));
+    assert_eq!(host.state("relay"), Some(PluginState::Active));
+    assert_eq!(host.state("lazy-target"), Some(PluginState::Resolved));
     let out = within(10, host.call("relay", "relay:lazy-target", b"zz"))
         .await
         .unwrap();
     assert_eq!(out, b"via relay: zz");
+    assert_eq!(host.state("lazy-target"), Some(PluginState::Active));
+    assert!(j.position("relay.boot") < j.position("lazy-target.start"));
     host.stop().await;
 }
 

@@ -337,3 +337,29 @@ async fn statuses_count_calls_and_errors() {
     assert_eq!(s.origin, "application");
     host.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lazy_optional_dependency_stays_lazy_until_called() {
+    let tmp = tempfile::tempdir().unwrap();
+    let j = Journal::default();
+    let host = Host::builder()
+        .state_dir(tmp.path())
+        .plugin(
+            manifest("extra", "activation: lazy\n"),
+            Probe::new(&j).factory(),
+        )
+        .plugin(
+            manifest("user", "optional: {extra: '*'}\n"),
+            Probe::new(&j).factory(),
+        )
+        .build()
+        .unwrap();
+    host.start().await.unwrap();
+    assert_eq!(host.state("user"), Some(PluginState::Active));
+    assert_eq!(host.state("extra"), Some(PluginState::Resolved));
+    assert!(!j.contains("extra.boot"), "{:?}", j.entries());
+    // The first call starts it.
+    within(10, host.call("extra", "echo", b"x")).await.unwrap();
+    assert_eq!(host.state("extra"), Some(PluginState::Active));
+    host.stop().await;
+}

@@ -18,7 +18,7 @@ use std::sync::{Arc, OnceLock};
 
 use parking_lot::Mutex;
 use plugboard_manifest::PluginId;
-use redb::{Database, DatabaseError, ReadableDatabase, TableDefinition, TableError};
+use redb::{Database, DatabaseError, ReadOnlyTable, ReadableDatabase, TableDefinition, TableError};
 
 /// The longest key accepted, in bytes. Keys are identifiers, not data; the bound keeps redb's
 /// pages and `list` results small.
@@ -206,15 +206,8 @@ impl PluginStore {
     /// [`StorageError::KeyTooLong`], or a failure to open or read the database.
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
         check_key(key)?;
-        let database = self.backend.database()?;
-        let txn = database
-            .begin_read()
-            .map_err(self.failed("starting a read"))?;
-        let table = match txn.open_table(self.definition()) {
-            Ok(table) => table,
-            // Nothing was ever written by this plugin.
-            Err(TableError::TableDoesNotExist(_)) => return Ok(None),
-            Err(error) => return Err(self.failed("opening its namespace")(error)),
+        let Some(table) = self.read_table()? else {
+            return Ok(None);
         };
         let value = table.get(key).map_err(self.failed("reading a key"))?;
         Ok(value.map(|guard| guard.value().to_vec()))
@@ -276,14 +269,8 @@ impl PluginStore {
     /// or read the database.
     pub fn list(&self, prefix: &[u8]) -> Result<Vec<Vec<u8>>, StorageError> {
         check_key(prefix)?;
-        let database = self.backend.database()?;
-        let txn = database
-            .begin_read()
-            .map_err(self.failed("starting a read"))?;
-        let table = match txn.open_table(self.definition()) {
-            Ok(table) => table,
-            Err(TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-            Err(error) => return Err(self.failed("opening its namespace")(error)),
+        let Some(table) = self.read_table()? else {
+            return Ok(Vec::new());
         };
         let mut keys = Vec::new();
         for entry in table
@@ -313,6 +300,22 @@ impl PluginStore {
         txn.delete_table(self.definition())
             .map_err(self.failed("clearing its namespace"))?;
         txn.commit().map_err(self.failed("committing a clear"))
+    }
+
+    /// This plugin's table in a read transaction of its own; `None` when the plugin never
+    /// wrote anything (redb creates a table on its first write).
+    fn read_table(
+        &self,
+    ) -> Result<Option<ReadOnlyTable<&'static [u8], &'static [u8]>>, StorageError> {
+        let database = self.backend.database()?;
+        let txn = database
+            .begin_read()
+            .map_err(self.failed("starting a read"))?;
+        match txn.open_table(self.definition()) {
+            Ok(table) => Ok(Some(table)),
+            Err(TableError::TableDoesNotExist(_)) => Ok(None),
+            Err(error) => Err(self.failed("opening its namespace")(error)),
+        }
     }
 
     fn definition(&self) -> Table<'_> {

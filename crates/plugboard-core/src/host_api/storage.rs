@@ -194,6 +194,9 @@ pub struct PluginStore {
 
 type Table<'name> = TableDefinition<'name, &'static [u8], &'static [u8]>;
 
+/// A plugin's table opened for reading; it keeps its read transaction alive.
+type ReadTable = ReadOnlyTable<&'static [u8], &'static [u8]>;
+
 impl PluginStore {
     /// The plugin this namespace belongs to.
     pub fn plugin(&self) -> &PluginId {
@@ -304,9 +307,7 @@ impl PluginStore {
 
     /// This plugin's table in a read transaction of its own; `None` when the plugin never
     /// wrote anything (redb creates a table on its first write).
-    fn read_table(
-        &self,
-    ) -> Result<Option<ReadOnlyTable<&'static [u8], &'static [u8]>>, StorageError> {
+    fn read_table(&self) -> Result<Option<ReadTable>, StorageError> {
         let database = self.backend.database()?;
         let txn = database
             .begin_read()

@@ -66,8 +66,8 @@ pub use error::{CallError, Error, PluginError, RuntimeError};
 pub use events::{topic_matches, Event, Subscription, STATE_TOPIC, SUBSCRIBER_QUEUE};
 pub use extension::{decode, encode, ExtensionPoint, Implementation, PointHandle};
 pub use host::{
-    DirChange, Host, HostBuilder, PluginHandle, PluginStatus, ReloadError, ReloadEvent,
-    ReloadReport, StateListener,
+    DirChange, Host, HostBuilder, Monitor, PluginHandle, PluginStatus, ReloadError, ReloadEvent,
+    ReloadReport, StateListener, WatchKind, WatchOptions,
 };
 pub use host_api::{
     effective_permissions, read_log, ConfigError, ConfigProblem, ConfigValidator, HostApi,

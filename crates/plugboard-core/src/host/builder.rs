@@ -357,6 +357,7 @@ impl HostBuilder {
                 changes: tokio::sync::Mutex::new(()),
                 generations,
                 reload_listeners: RwLock::new(Vec::new()),
+                dir_listeners: RwLock::new(Vec::new()),
                 slot_settings: settings,
                 services: ServiceRegistry::default(),
                 events: EventBus::default(),

@@ -2,6 +2,7 @@
 
 mod builder;
 mod lifecycle;
+mod monitor;
 mod reload;
 mod status;
 
@@ -24,6 +25,7 @@ use semver::Version;
 use tokio::sync::watch;
 
 pub use self::builder::HostBuilder;
+pub use self::monitor::{Monitor, WatchKind, WatchOptions};
 pub use self::reload::{DirChange, ReloadError, ReloadEvent, ReloadReport};
 pub use self::status::PluginStatus;
 use crate::discovery::{Rejected, Shadowed};
@@ -84,6 +86,7 @@ pub(crate) struct HostInner {
     /// registered (services, subscriptions) is never confused with its successor's.
     pub(crate) generations: AtomicU64,
     pub(crate) reload_listeners: RwLock<Vec<reload::ReloadListener>>,
+    pub(crate) dir_listeners: RwLock<Vec<reload::DirListener>>,
     pub(crate) slot_settings: builder::SlotSettings,
     pub(crate) services: ServiceRegistry,
     pub(crate) events: EventBus,

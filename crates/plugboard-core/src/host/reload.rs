@@ -42,6 +42,8 @@ use crate::{Health, PluginState};
 
 /// A listener of hot-reload outcomes.
 pub(crate) type ReloadListener = Arc<dyn Fn(&ReloadEvent) + Send + Sync>;
+/// A listener of changes found on disk, before they are applied.
+pub(crate) type DirListener = Arc<dyn Fn(&DirChange) + Send + Sync>;
 
 /// A change found in a plugin directory.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -258,6 +260,12 @@ impl Host {
         self.inner.reload_listeners.write().push(Arc::new(listener));
     }
 
+    /// Adds a listener that sees each change found in the plugin directories (`PluginAdded`,
+    /// `PluginUpdated`, `PluginRemoved`) before the host applies it.
+    pub fn on_dir_change(&self, listener: impl Fn(&DirChange) + Send + Sync + 'static) {
+        self.inner.dir_listeners.write().push(Arc::new(listener));
+    }
+
     /// Reads the plugin directories again and applies what changed: new plugins are added,
     /// changed ones updated (the new version starts beside the old and takes over once
     /// active), vanished ones removed. Runs nothing when nothing changed.
@@ -356,6 +364,14 @@ impl Host {
             }
         }
 
+        let dir_listeners = host.dir_listeners.read().clone();
+        for change in &report.changes {
+            for l in &dir_listeners {
+                if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| l(change))).is_err() {
+                    tracing::error!("a directory-change listener panicked; it was skipped");
+                }
+            }
+        }
         for change in report.changes.clone() {
             let events = match change {
                 DirChange::PluginRemoved { id, .. } => remove(host, &id).await,

@@ -554,3 +554,107 @@ async fn a_hundred_swaps_under_load_lose_no_call() {
     );
     host.stop().await;
 }
+
+/// Collects reload events as they happen.
+fn reload_events(host: &Host) -> tokio::sync::mpsc::UnboundedReceiver<ReloadEvent> {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    host.on_reload(move |e| {
+        let _ = tx.send(e.clone());
+    });
+    rx
+}
+
+async fn next_event(rx: &mut tokio::sync::mpsc::UnboundedReceiver<ReloadEvent>) -> ReloadEvent {
+    tokio::time::timeout(Duration::from_secs(10), rx.recv())
+        .await
+        .expect("a reload event within 10 s")
+        .expect("the host is running")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_monitor_applies_a_change_once_the_files_settle() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("plugins");
+    write_plugin_dir(&dir, "greeter", &yaml("greeter", "1.0.0", ""));
+    let j = Journal::default();
+    let host = host_over(
+        tmp.path(),
+        &dir,
+        &[("greeter", versioned(&j)), ("late", versioned(&j))],
+    );
+    within(10, host.start()).await.unwrap();
+    let mut events = reload_events(&host);
+    let changes = Arc::new(parking_lot::Mutex::new(Vec::<DirChange>::new()));
+    let seen = changes.clone();
+    host.on_dir_change(move |c| seen.lock().push(c.clone()));
+    let monitor = host.watch(plugboard_core::WatchOptions::default()).unwrap();
+    assert_eq!(monitor.kind(), plugboard_core::WatchKind::Events);
+    assert_eq!(monitor.dirs(), [dir.clone()]);
+
+    write_plugin_dir(&dir, "greeter", &yaml("greeter", "1.1.0", ""));
+    assert!(
+        matches!(next_event(&mut events).await, ReloadEvent::Updated { to, .. } if to.to_string() == "1.1.0")
+    );
+    assert_eq!(answer(&host, "greeter").await.unwrap(), "1.1.0");
+
+    // A plugin written in several steps (the manifest half-written first) is one change.
+    std::fs::create_dir_all(dir.join("late")).unwrap();
+    std::fs::write(dir.join("late/plugin.yaml"), "id: late\nversion: 1.0").unwrap();
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    std::fs::write(dir.join("late/plugin.yaml"), yaml("late", "1.0.0", "")).unwrap();
+    assert!(
+        matches!(next_event(&mut events).await, ReloadEvent::Added { id, state: PluginState::Active, .. } if id.as_str() == "late")
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(events.try_recv().is_err(), "one change, one event");
+
+    std::fs::remove_dir_all(dir.join("late")).unwrap();
+    assert!(
+        matches!(next_event(&mut events).await, ReloadEvent::Removed { id, .. } if id.as_str() == "late")
+    );
+    assert_eq!(
+        changes
+            .lock()
+            .iter()
+            .filter(|c| matches!(c, DirChange::PluginAdded { .. }))
+            .count(),
+        1
+    );
+    drop(monitor);
+    host.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_monitor_can_poll_file_systems_that_send_no_events() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("plugins");
+    write_plugin_dir(&dir, "greeter", &yaml("greeter", "1.0.0", ""));
+    let j = Journal::default();
+    let host = host_over(tmp.path(), &dir, &[("greeter", versioned(&j))]);
+    within(10, host.start()).await.unwrap();
+    let mut events = reload_events(&host);
+    let monitor = host
+        .watch(plugboard_core::WatchOptions {
+            poll: Some(Duration::from_millis(50)),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(
+        monitor.kind(),
+        plugboard_core::WatchKind::Poll(Duration::from_millis(50))
+    );
+    write_plugin_dir(
+        &dir,
+        "greeter",
+        &yaml("greeter", "2.0.0", "description: polled\n"),
+    );
+    assert!(
+        matches!(next_event(&mut events).await, ReloadEvent::Updated { to, .. } if to.to_string() == "2.0.0")
+    );
+    assert_eq!(answer(&host, "greeter").await.unwrap(), "2.0.0");
+    host.stop().await;
+    // After the host stopped, changes are ignored (and nothing panics).
+    write_plugin_dir(&dir, "greeter", &yaml("greeter", "3.0.0", ""));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(events.try_recv().is_err());
+}

@@ -721,34 +721,29 @@ async fn update(host: &Arc<HostInner>, d: Descriptor) -> Vec<ReloadEvent> {
     let new = fresh_slot(host, d, &resolution);
     let was_active = old.state() == PluginState::Active;
     let lazy_idle = old.is_lazy() && !old.start_requested.load(Ordering::Acquire);
-    if was_active || !lazy_idle {
-        let state = if new.is_lazy() && !was_active {
-            new.state()
-        } else {
-            lifecycle::ensure_started(host, &new).await
+    // A lazy plugin that is not running starts on its first call, as before the update.
+    let deferred = new.is_lazy() && !was_active;
+    if (was_active || !lazy_idle) && !deferred {
+        let state = lifecycle::ensure_started(host, &new).await;
+        let refuse = |what: String| {
+            let mut next = (*table).clone();
+            next.fingerprints
+                .insert(id.clone(), fingerprint(&new.descriptor));
+            host.table.store(Arc::new(next));
+            failed(what)
         };
-        if state != PluginState::Active && !(new.is_lazy() && !was_active) {
+        if state != PluginState::Active {
             let reason = new
                 .status
                 .lock()
                 .reason
                 .clone()
                 .unwrap_or_else(|| format!("it ended {state}"));
-            let mut next = (*table).clone();
-            next.fingerprints
-                .insert(id.clone(), fingerprint(&new.descriptor));
-            host.table.store(Arc::new(next));
-            return failed(format!("the new version did not start: {reason}"));
+            return refuse(format!("the new version did not start: {reason}"));
         }
-        if state == PluginState::Active {
-            if let Some(reason) = unhealthy(host, &new).await {
-                lifecycle::stop_one(host, &new).await;
-                let mut next = (*table).clone();
-                next.fingerprints
-                    .insert(id.clone(), fingerprint(&new.descriptor));
-                host.table.store(Arc::new(next));
-                return failed(format!("the new version is unhealthy: {reason}"));
-            }
+        if let Some(reason) = unhealthy(host, &new).await {
+            lifecycle::stop_one(host, &new).await;
+            return refuse(format!("the new version is unhealthy: {reason}"));
         }
     }
 

@@ -589,7 +589,7 @@ async fn the_monitor_applies_a_change_once_the_files_settle() {
     host.on_dir_change(move |c| seen.lock().push(c.clone()));
     let monitor = host.watch(plugboard_core::WatchOptions::default()).unwrap();
     assert_eq!(monitor.kind(), plugboard_core::WatchKind::Events);
-    assert_eq!(monitor.dirs(), [dir.clone()]);
+    assert_eq!(monitor.dirs(), std::slice::from_ref(&dir));
 
     write_plugin_dir(&dir, "greeter", &yaml("greeter", "1.1.0", ""));
     assert!(

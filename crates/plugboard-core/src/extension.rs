@@ -22,7 +22,7 @@ use semver::Version;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::host::{HostInner, Route, Table};
+use crate::host::{Gate, HostInner, Route, Slot, Table};
 use crate::{CallError, Error, Host, PluginState};
 
 /// The declaration of an extension point.
@@ -115,6 +115,9 @@ pub(crate) struct PointEntry {
     pub(crate) impls: Vec<Implementation>,
     /// The implementers' routes, in the same order as `impls`.
     routes: Vec<Arc<Route>>,
+    /// Their current slots when this entry was made (the table refreshes the entry whenever a
+    /// route changes), for the call path.
+    slots: Vec<Arc<Slot>>,
 }
 
 impl PointEntry {
@@ -124,7 +127,7 @@ impl PointEntry {
         impls: Vec<(PluginId, i32, Vec<String>)>,
         table: &Table,
     ) -> Self {
-        let (impls, routes) = impls
+        let (impls, routes): (Vec<_>, Vec<_>) = impls
             .into_iter()
             .filter_map(|(plugin, priority, methods)| {
                 let route = table.routes.get(&plugin)?.clone();
@@ -138,10 +141,12 @@ impl PointEntry {
                 ))
             })
             .unzip();
+        let slots = routes.iter().map(|r| r.current()).collect();
         Self {
             point,
             impls,
             routes,
+            slots,
         }
     }
 }
@@ -226,14 +231,26 @@ impl fmt::Debug for PointHandle {
     }
 }
 
-/// Whether `route`'s plugin can take `method` of `i` now: active, or lazy and not started.
-fn eligible(i: &Implementation, route: &Route, method: &str) -> bool {
-    if !i.has(method) {
-        return false;
-    }
-    let slot = route.slot.load();
+/// Whether `slot` can take `method` of `i` now: active, or lazy and not started.
+fn eligible(i: &Implementation, slot: &Slot, method: &str) -> bool {
     // The `active` flag first: it spares the status lock on every call.
-    slot.active.load(Ordering::Acquire) || (slot.is_lazy() && slot.state() == PluginState::Resolved)
+    i.has(method)
+        && (slot.active.load(Ordering::Acquire)
+            || (slot.is_lazy() && slot.state() == PluginState::Resolved))
+}
+
+/// Calls `slot` directly if it lets the call in, otherwise through its route.
+fn call_via<'a>(
+    host: &Arc<HostInner>,
+    slot: &Arc<Slot>,
+    route: &Route,
+    method: &'a str,
+    payload: &'a [u8],
+) -> crate::Reply<'a> {
+    if slot.enter() == Gate::Open {
+        return Slot::call_entered(slot, method, payload);
+    }
+    route.call(host, method, payload)
 }
 
 impl PointHandle {
@@ -247,15 +264,16 @@ impl PointHandle {
         self.cell.entry.load().impls.clone()
     }
 
-    /// The routes of the implementations that can take `method` now, highest priority first.
-    fn eligible(&self, method: &str) -> Vec<(PluginId, Arc<Route>)> {
+    /// The implementations that can take `method` now, highest priority first.
+    fn eligible(&self, method: &str) -> Vec<(PluginId, Arc<Slot>, Arc<Route>)> {
         let entry = self.cell.entry.load();
         entry
             .impls
             .iter()
+            .zip(&entry.slots)
             .zip(&entry.routes)
-            .filter(|(i, r)| eligible(i, r, method))
-            .map(|(i, r)| (i.plugin.clone(), r.clone()))
+            .filter(|((i, s), _)| eligible(i, s, method))
+            .map(|((i, s), r)| (i.plugin.clone(), s.clone(), r.clone()))
             .collect()
     }
 
@@ -309,9 +327,15 @@ impl PointHandle {
             entry
                 .impls
                 .iter()
+                .zip(&entry.slots)
                 .zip(&entry.routes)
-                .find(|(i, r)| eligible(i, r, method))
-                .map(|(i, r)| (i.plugin.clone(), r.call(&self.host, method, payload)))
+                .find(|((i, s), _)| eligible(i, s, method))
+                .map(|((i, s), r)| {
+                    (
+                        i.plugin.clone(),
+                        call_via(&self.host, s, r, method, payload),
+                    )
+                })
         };
         match found {
             Some((id, reply)) => Either::Left(reply.map(move |r| r.map(|out| (id, out)))),
@@ -327,8 +351,8 @@ impl PointHandle {
     ) -> Vec<(PluginId, Result<Vec<u8>, CallError>)> {
         let eligible = self.eligible(method);
         let mut out = Vec::with_capacity(eligible.len());
-        for (id, route) in eligible {
-            let r = route.call(&self.host, method, payload).await;
+        for (id, slot, route) in eligible {
+            let r = call_via(&self.host, &slot, &route, method, payload).await;
             out.push((id, r));
         }
         out
@@ -345,8 +369,8 @@ impl PointHandle {
         method: &str,
         payload: &[u8],
     ) -> Result<Option<(PluginId, Vec<u8>)>, CallError> {
-        for (id, route) in self.eligible(method) {
-            let out = route.call(&self.host, method, payload).await?;
+        for (id, slot, route) in self.eligible(method) {
+            let out = call_via(&self.host, &slot, &route, method, payload).await?;
             if !self.is_empty_result(&out) {
                 return Ok(Some((id, out)));
             }

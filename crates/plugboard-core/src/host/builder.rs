@@ -330,6 +330,7 @@ impl HostBuilder {
                 })
                 .collect();
             let mut table = Table {
+                current: HashMap::default(),
                 routes,
                 order,
                 resolution: Arc::new(resolution),
@@ -349,6 +350,7 @@ impl HostBuilder {
                     (id, Arc::new(cell))
                 })
                 .collect();
+            table.refresh_slots();
             HostInner {
                 config,
                 runtimes,

@@ -104,6 +104,10 @@ pub(crate) struct HostInner {
 #[derive(Clone)]
 pub(crate) struct Table {
     pub(crate) routes: HashMap<PluginId, Arc<Route>, BuildHasherDefault<IdHasher>>,
+    /// The current slot of each route, for the call path: one lookup, no second indirection.
+    /// A slot found here may have been replaced since (it is then `retired`); the caller goes
+    /// through the route instead.
+    pub(crate) current: HashMap<PluginId, Arc<Slot>, BuildHasherDefault<IdHasher>>,
     /// Ids in start order (dependencies first), then the disabled ones.
     pub(crate) order: Vec<PluginId>,
     pub(crate) resolution: Arc<Resolution>,
@@ -113,6 +117,31 @@ pub(crate) struct Table {
     pub(crate) points: HashMap<String, Arc<PointCell>>,
     /// What each plugin's files looked like when it was loaded, to tell a change on disk.
     pub(crate) fingerprints: HashMap<PluginId, u64>,
+}
+
+impl Table {
+    /// Reads every route's current slot into `current` and into the extension points'
+    /// entries. Called whenever a route changes.
+    pub(crate) fn refresh_slots(&mut self) {
+        self.current = self
+            .routes
+            .iter()
+            .map(|(id, r)| (id.clone(), r.current()))
+            .collect();
+        for cell in self.points.values() {
+            let entry = cell.entry.load();
+            let fresh = crate::extension::PointEntry::new(
+                entry.point.clone(),
+                entry
+                    .impls
+                    .iter()
+                    .map(|i| (i.plugin.clone(), i.priority, i.methods.clone()))
+                    .collect(),
+                self,
+            );
+            cell.entry.store(Arc::new(fresh));
+        }
+    }
 }
 
 /// What the host was built with that a change to the plugin set must apply again.
@@ -201,7 +230,7 @@ impl Route {
         loop {
             let slot = self.slot.load();
             match slot.enter() {
-                Gate::Open => return Slot::call_entered(slot, method, payload),
+                Gate::Open => return Slot::call_entered(&slot, method, payload),
                 // Replaced since the lookup: the route already leads to the successor.
                 Gate::Retired if !std::ptr::eq(previous, &**slot) => {
                     previous = &**slot;
@@ -330,8 +359,8 @@ impl Slot {
     /// Runs a call that [`enter`](Self::enter) let in. A pending reply keeps the slot (and so
     /// its instance) alive until it finishes or is dropped.
     #[allow(unsafe_code)]
-    fn call_entered<'a>(
-        slot: arc_swap::Guard<Arc<Slot>>,
+    pub(crate) fn call_entered<'a>(
+        slot: &Arc<Slot>,
         method: &'a str,
         payload: &'a [u8],
     ) -> Reply<'a> {
@@ -341,10 +370,10 @@ impl Slot {
             return Reply::ready(Err(slot.not_active()));
         };
         // SAFETY: the instance lives in a heap allocation owned (through its `OnceLock`, which
-        // is never cleared) by the slot, and the slot's address does not change when the guard
-        // becomes an `Arc`. A ready reply keeps no borrow; a pending one is wrapped in
-        // `InFlight`, which keeps an `Arc` of the slot and drops the future before it (field
-        // order). So the borrow never outlives the instance.
+        // is never cleared) by the slot, which the caller holds for the whole of this function.
+        // A ready reply keeps no borrow; a pending one is wrapped in `InFlight`, which keeps an
+        // `Arc` of the slot and drops the future before it (field order). So the borrow never
+        // outlives the instance.
         let instance: &'a Arc<dyn PluginInstance> =
             unsafe { &*std::ptr::from_ref::<Arc<dyn PluginInstance>>(instance) };
         match instance.call(method, payload) {
@@ -354,7 +383,7 @@ impl Slot {
             }
             Reply::Pending(future) => Reply::Pending(Box::pin(InFlight {
                 future,
-                slot: arc_swap::Guard::into_inner(slot),
+                slot: slot.clone(),
                 done: false,
             })),
         }
@@ -467,8 +496,13 @@ impl HostInner {
         method: &'a str,
         payload: &'a [u8],
     ) -> Reply<'a> {
-        match self.table.load().routes.get(id) {
-            Some(route) => route.call(self, method, payload),
+        let table = self.table.load();
+        match table.current.get(id) {
+            Some(slot) if slot.enter() == Gate::Open => Slot::call_entered(slot, method, payload),
+            Some(_) => match table.routes.get(id) {
+                Some(route) => route.call(self, method, payload),
+                None => Reply::ready(Err(CallError::UnknownPlugin(id.to_owned()))),
+            },
             None => Reply::ready(Err(CallError::UnknownPlugin(id.to_owned()))),
         }
     }
@@ -563,12 +597,14 @@ impl Host {
     /// # Errors
     /// When no plugin has that id.
     pub fn plugin(&self, id: &str) -> Result<PluginHandle, CallError> {
+        let route = self
+            .inner
+            .route(id)
+            .ok_or_else(|| CallError::UnknownPlugin(id.to_owned()))?;
         Ok(PluginHandle {
             host: self.inner.clone(),
-            route: self
-                .inner
-                .route(id)
-                .ok_or_else(|| CallError::UnknownPlugin(id.to_owned()))?,
+            slot: route.current(),
+            route,
         })
     }
 
@@ -712,6 +748,11 @@ impl Host {
 pub struct PluginHandle {
     host: Arc<HostInner>,
     route: Arc<Route>,
+    /// The version current when the handle was taken: called directly while it is active.
+    /// Once it is replaced, calls go through the route to its successor (a little slower; take
+    /// a new handle to get the direct path back). Holding it keeps that version's instance in
+    /// memory until the handle is dropped.
+    slot: Arc<Slot>,
 }
 
 impl fmt::Debug for PluginHandle {
@@ -739,6 +780,9 @@ impl PluginHandle {
     /// # Errors
     /// When the plugin is not active, or the call fails.
     pub fn call<'a>(&self, method: &'a str, payload: &'a [u8]) -> Reply<'a> {
+        if self.slot.enter() == Gate::Open {
+            return Slot::call_entered(&self.slot, method, payload);
+        }
         self.route.call(&self.host, method, payload)
     }
 }

@@ -517,6 +517,7 @@ fn next_table(
     let mut order = resolution.order.clone();
     order.extend(resolution.disabled.keys().cloned());
     let mut table = Table {
+        current: HashMap::default(),
         routes,
         order,
         resolution: Arc::new(resolution),
@@ -561,7 +562,15 @@ fn next_table(
         points.insert(pid, cell);
     }
     table.points = points;
+    table.refresh_slots();
     table
+}
+
+/// Re-reads the routes' current slots into the table (after routes were switched).
+fn refresh(host: &HostInner) {
+    let mut next = (*host.table.load_full()).clone();
+    next.refresh_slots();
+    host.table.store(Arc::new(next));
 }
 
 fn fresh_slot(host: &Arc<HostInner>, d: Descriptor, resolution: &Resolution) -> Arc<Slot> {
@@ -612,6 +621,9 @@ async fn enable_resolved(
         let slot = fresh_slot(host, (*old.descriptor).clone(), resolution);
         route.slot.store(slot.clone());
         revived.push(slot);
+    }
+    if !revived.is_empty() {
+        refresh(host);
     }
     let mut events = Vec::new();
     for slot in revived {
@@ -747,10 +759,9 @@ async fn update(host: &Arc<HostInner>, d: Descriptor) -> Vec<ReloadEvent> {
         }
     }
 
-    // Switch: new calls go to the new version from here on.
+    // Switch: new calls go to the new version from here on. The route first, then the table
+    // (whose fast path falls back to the route for a retired slot), then the old slot retires.
     route.slot.store(new.clone());
-    old.retired.store(true, Ordering::SeqCst);
-    let swap = began.elapsed();
     host.table.store(Arc::new(next_table(
         host,
         &table,
@@ -758,6 +769,8 @@ async fn update(host: &Arc<HostInner>, d: Descriptor) -> Vec<ReloadEvent> {
         resolution.clone(),
         &set,
     )));
+    old.retired.store(true, Ordering::SeqCst);
+    let swap = began.elapsed();
 
     // Drain: the old version finishes the calls it has, within the hook timeout.
     let drain_began = Instant::now();

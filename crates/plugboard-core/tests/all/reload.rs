@@ -489,7 +489,7 @@ async fn a_hundred_swaps_under_load_lose_no_call() {
                 let handle = host.plugin("hot").unwrap();
                 while !stop.load(Ordering::Relaxed) {
                     // Half the threads call by id, half through a handle.
-                    let reply = if i % 2 == 0 {
+                    let reply = if i.is_multiple_of(2) {
                         host.call("hot", "version", b"").now()
                     } else {
                         handle.call("version", b"").now()
@@ -511,7 +511,7 @@ async fn a_hundred_swaps_under_load_lose_no_call() {
 
     let mut updated = 0;
     for n in 0..SWAPS {
-        let version = if n % 2 == 0 { "2.0.0" } else { "1.0.0" };
+        let version = if n.is_multiple_of(2) { "2.0.0" } else { "1.0.0" };
         write_plugin_dir(&dir, "hot", &yaml("hot", version, ""));
         let report = within(10, host.rescan()).await.unwrap();
         for e in &report.events {

@@ -118,6 +118,8 @@ pub(crate) struct PointEntry {
     /// Their current slots when this entry was made (the table refreshes the entry whenever a
     /// route changes), for the call path.
     slots: Vec<Arc<Slot>>,
+    /// Set once a newer entry replaced this one in its cell.
+    stale: std::sync::atomic::AtomicBool,
 }
 
 impl PointEntry {
@@ -147,6 +149,7 @@ impl PointEntry {
             impls,
             routes,
             slots,
+            stale: std::sync::atomic::AtomicBool::new(false),
         }
     }
 }
@@ -155,6 +158,37 @@ impl PointEntry {
 /// changes who implements it, so that a handle taken before sees the plugins added after.
 pub(crate) struct PointCell {
     pub(crate) entry: ArcSwap<PointEntry>,
+}
+
+impl PointCell {
+    pub(crate) fn new(entry: PointEntry) -> Self {
+        Self {
+            entry: ArcSwap::from_pointee(entry),
+        }
+    }
+
+    /// Puts `entry` in place of the current one, which handles then stop using.
+    pub(crate) fn replace(&self, entry: PointEntry) {
+        let old = self.entry.swap(Arc::new(entry));
+        old.stale.store(true, Ordering::Release);
+    }
+}
+
+/// A point entry, either a handle's own (while it is current) or the cell's latest.
+enum Current<'a> {
+    Kept(&'a Arc<PointEntry>),
+    Latest(arc_swap::Guard<Arc<PointEntry>>),
+}
+
+impl std::ops::Deref for Current<'_> {
+    type Target = PointEntry;
+
+    fn deref(&self) -> &PointEntry {
+        match self {
+            Current::Kept(e) => e,
+            Current::Latest(g) => g,
+        }
+    }
 }
 
 impl Host {
@@ -173,6 +207,7 @@ impl Host {
             .clone();
         Ok(PointHandle {
             host: self.inner.clone(),
+            kept: cell.entry.load_full(),
             cell,
         })
     }
@@ -219,11 +254,14 @@ impl Host {
 pub struct PointHandle {
     host: Arc<HostInner>,
     cell: Arc<PointCell>,
+    /// The entry current when the handle was taken, used while no change replaced it; then
+    /// the handle reads the cell's latest on each call (take a new handle to skip that read).
+    kept: Arc<PointEntry>,
 }
 
 impl fmt::Debug for PointHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let entry = self.cell.entry.load();
+        let entry = self.current();
         f.debug_struct("PointHandle")
             .field("point", &entry.point.id)
             .field("implementations", &entry.impls)
@@ -254,19 +292,27 @@ fn call_via<'a>(
 }
 
 impl PointHandle {
+    fn current(&self) -> Current<'_> {
+        if self.kept.stale.load(Ordering::Acquire) {
+            Current::Latest(self.cell.entry.load())
+        } else {
+            Current::Kept(&self.kept)
+        }
+    }
+
     /// The point's declaration.
     pub fn point(&self) -> ExtensionPoint {
-        self.cell.entry.load().point.clone()
+        self.current().point.clone()
     }
 
     /// Every implementation, highest priority first, whatever its plugin's state.
     pub fn implementations(&self) -> Vec<Implementation> {
-        self.cell.entry.load().impls.clone()
+        self.current().impls.clone()
     }
 
     /// The implementations that can take `method` now, highest priority first.
     fn eligible(&self, method: &str) -> Vec<(PluginId, Arc<Slot>, Arc<Route>)> {
-        let entry = self.cell.entry.load();
+        let entry = self.current();
         entry
             .impls
             .iter()
@@ -288,7 +334,7 @@ impl PointHandle {
         payload: &[u8],
     ) -> Result<Vec<u8>, CallError> {
         let found = {
-            let entry = self.cell.entry.load();
+            let entry = self.current();
             entry
                 .impls
                 .iter()
@@ -305,7 +351,7 @@ impl PointHandle {
             }),
             None => Err(CallError::Denied(format!(
                 "plugin {plugin} does not implement extension point {}",
-                self.cell.entry.load().point.id
+                self.current().point.id
             ))),
         }
     }
@@ -323,7 +369,7 @@ impl PointHandle {
         // A plain future over the route's `Reply`, not an `async fn`: a builtin implementation's
         // ready reply completes on the first poll without a state machine to build and move.
         let found = {
-            let entry = self.cell.entry.load();
+            let entry = self.current();
             entry
                 .impls
                 .iter()
@@ -427,7 +473,7 @@ impl PointHandle {
     }
 
     fn none_available(&self, method: &str) -> CallError {
-        let entry = self.cell.entry.load();
+        let entry = self.current();
         CallError::Denied(format!(
             "no active plugin implements {} method {method:?} (implementations: {})",
             entry.point.id,
@@ -445,7 +491,7 @@ impl PointHandle {
     }
 
     fn codec(&self) -> Codec {
-        self.cell.entry.load().point.codec
+        self.current().point.codec
     }
 
     fn is_empty_result(&self, out: &[u8]) -> bool {

@@ -344,10 +344,7 @@ impl HostBuilder {
                 .into_iter()
                 .map(|(id, (point, impls))| {
                     let entry = PointEntry::new(point, impls, &table);
-                    let cell = PointCell {
-                        entry: ArcSwap::from_pointee(entry),
-                    };
-                    (id, Arc::new(cell))
+                    (id, Arc::new(PointCell::new(entry)))
                 })
                 .collect();
             table.refresh_slots();

@@ -139,7 +139,7 @@ impl Table {
                     .collect(),
                 self,
             );
-            cell.entry.store(Arc::new(fresh));
+            cell.replace(fresh);
         }
     }
 }

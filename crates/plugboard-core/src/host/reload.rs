@@ -27,7 +27,6 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arc_swap::ArcSwap;
 use plugboard_manifest::{Manifest, PluginId};
 use semver::Version;
 use serde::Serialize;
@@ -552,12 +551,10 @@ fn next_table(
         let entry = PointEntry::new(point, impls, &table);
         let cell = match base.points.get(&pid) {
             Some(cell) => {
-                cell.entry.store(Arc::new(entry));
+                cell.replace(entry);
                 cell.clone()
             }
-            None => Arc::new(PointCell {
-                entry: ArcSwap::from_pointee(entry),
-            }),
+            None => Arc::new(PointCell::new(entry)),
         };
         points.insert(pid, cell);
     }

@@ -511,7 +511,11 @@ async fn a_hundred_swaps_under_load_lose_no_call() {
 
     let mut updated = 0;
     for n in 0..SWAPS {
-        let version = if n.is_multiple_of(2) { "2.0.0" } else { "1.0.0" };
+        let version = if n.is_multiple_of(2) {
+            "2.0.0"
+        } else {
+            "1.0.0"
+        };
         write_plugin_dir(&dir, "hot", &yaml("hot", version, ""));
         let report = within(10, host.rescan()).await.unwrap();
         for e in &report.events {
@@ -657,4 +661,69 @@ async fn the_monitor_can_poll_file_systems_that_send_no_events() {
     write_plugin_dir(&dir, "greeter", &yaml("greeter", "3.0.0", ""));
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(events.try_recv().is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_point_handle_follows_implementations_added_and_updated_later() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("plugins");
+    let provides = "provides:\n  - point: greet\n    methods: [version]\n    priority: 10\n";
+    write_plugin_dir(&dir, "first", &yaml("first", "1.0.0", provides));
+    let j = Journal::default();
+    let config = HostConfig::from_yaml_str(
+        &format!("directories:\n  external: [{}]\n", dir.display()),
+        "config.yaml",
+    )
+    .unwrap();
+    let host = Host::builder()
+        .config(config, tmp.path())
+        .state_dir(tmp.path().join("state"))
+        .extension_point(plugboard_core::ExtensionPoint::new("greet"))
+        .builtin("first", versioned(&j).factory())
+        .builtin("second", versioned(&j).factory())
+        .build()
+        .unwrap();
+    within(10, host.start()).await.unwrap();
+    let point = host.point("greet").unwrap();
+    assert_eq!(point.call_all("version", b"").await.len(), 1);
+
+    write_plugin_dir(&dir, "second", &yaml("second", "1.0.0", provides));
+    within(10, host.rescan()).await.unwrap();
+    let all: Vec<(String, Vec<u8>)> = point
+        .call_all("version", b"")
+        .await
+        .into_iter()
+        .map(|(id, r)| (id.to_string(), r.unwrap()))
+        .collect();
+    assert_eq!(
+        all,
+        [
+            ("first".to_owned(), b"1.0.0".to_vec()),
+            ("second".to_owned(), b"1.0.0".to_vec())
+        ]
+    );
+
+    // A higher priority in the new version of `second` puts it first.
+    write_plugin_dir(
+        &dir,
+        "second",
+        &yaml(
+            "second",
+            "1.1.0",
+            "provides:\n  - point: greet\n    methods: [version]\n    priority: 20\n",
+        ),
+    );
+    within(10, host.rescan()).await.unwrap();
+    let (id, out) = point.call_one("version", b"").await.unwrap();
+    assert_eq!(
+        (id.as_str(), out.as_slice()),
+        ("second", b"1.1.0".as_slice())
+    );
+
+    std::fs::remove_dir_all(dir.join("second")).unwrap();
+    within(10, host.rescan()).await.unwrap();
+    let (id, _) = point.call_one("version", b"").await.unwrap();
+    assert_eq!(id.as_str(), "first");
+    assert_eq!(point.implementations().len(), 1);
+    host.stop().await;
 }

@@ -143,3 +143,28 @@ fn the_plugin_manifest_is_a_valid_process_manifest() {
     assert_eq!(handshake.cookie_value, go::KV_COOKIE_VALUE);
     assert_eq!(handshake.versions, [go::KV_PROTOCOL_VERSION]);
 }
+
+#[test]
+fn the_go_sources_are_gofmt_clean() {
+    if plugboard_test_support::tool_missing(
+        "gofmt",
+        &format!("apt-get install {}", go::APT_PACKAGES),
+    ) {
+        return;
+    }
+    let out = Command::new("gofmt")
+        .arg("-l")
+        .arg(go::workspace_root().join("examples/go"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "",
+        "run gofmt -w examples/go"
+    );
+}

@@ -200,7 +200,7 @@ func benchmark(o options) error {
 		`"calls":` + strconv.Itoa(len(calls)),
 		`"call_us_median":` + us(quantile(calls, 0.5)),
 		`"call_us_p99":` + us(quantile(calls, 0.99)),
-		`"call_us_mean":` + us(sum / time.Duration(len(calls))),
+		`"call_us_mean":` + us(sum/time.Duration(len(calls))),
 	}
 	fmt.Println("{" + strings.Join(fields, ",") + "}")
 	return nil

@@ -1,7 +1,7 @@
 //! The Go go-plugin peers of `examples/go`: the KV plugin and the `kv-host` host.
 //!
 //! [`build`] runs `scripts/build-go` (offline, from Debian's Go packages; idempotent and quick
-//! once built), then [`round_trip`] and [`bench`] run the Go host against a plugin binary: the
+//! once built), then [`round_trip`] and [`bench()`] run the Go host against a plugin binary: the
 //! Go plugin, or any plugin serving `examples/go/kv/proto/kv.proto` (a Rust plugin served by
 //! plugboard-pdk, for the reverse-direction test).
 

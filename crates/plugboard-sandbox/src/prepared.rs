@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use crate::landlock::{self, fs, net, scope, RulesetAttr};
 use crate::policy::{PathAccess, Ports};
-use crate::support::{probe, SandboxSupport};
+use crate::support::{probe, LandlockStatus, SandboxSupport, SeccompStatus};
 use crate::{seccomp, ChildStep, SandboxError, SandboxPolicy};
 
 /// A path opened with `O_PATH | O_CLOEXEC`, with the rights the kernel will accept for it.
@@ -67,14 +67,25 @@ impl SandboxPolicy {
     /// # Errors
     /// As [`prepare`](Self::prepare).
     pub fn prepare_for(&self, support: SandboxSupport) -> Result<PreparedPolicy, SandboxError> {
-        let mut warnings = support.missing();
-        if let Some(abi) = support.landlock_abi() {
-            if abi < 4 && self.connect != Ports::Any {
+        let mut warnings = Vec::new();
+        match (&support.landlock, support.landlock_abi()) {
+            (LandlockStatus::Unavailable { reason }, _) => warnings.push(format!(
+                "file-system and network permissions are NOT enforced: {reason}"
+            )),
+            (_, Some(abi))
+                if abi < 4 && (self.connect != Ports::Any || self.bind != Ports::Any) =>
+            {
                 warnings.push(format!(
-                    "TCP connections are not restricted (Landlock ABI {abi} < 4): the plugin \
-                     may connect anywhere"
-                ));
+                    "TCP ports are NOT enforced: Landlock ABI {abi} has no TCP rules (ABI 4, \
+                     Linux 6.7, has them), so the plugin may connect and listen anywhere"
+                ))
             }
+            _ => {}
+        }
+        if let SeccompStatus::Unavailable { reason } = &support.seccomp {
+            warnings.push(format!(
+                "the system-call deny-list is NOT enforced: {reason}"
+            ));
         }
         if self.strict && !warnings.is_empty() {
             return Err(SandboxError::Unsupported {

@@ -16,7 +16,8 @@ pub struct DeniedSyscall {
     pub name: &'static str,
     /// Why a plugin is refused it.
     pub reason: &'static str,
-    /// Whether it is refused only with some arguments (namespace flags of `clone`/`unshare`).
+    /// Whether it is refused only with some arguments (namespace flags of `clone`/`unshare`,
+    /// terminal injection requests of `ioctl`).
     pub conditional: bool,
 }
 
@@ -27,7 +28,14 @@ enum Rule {
     Deny(i32),
     /// Refused with `EPERM` when the first argument has any of these bits.
     DenyFlags(u32),
+    /// Refused with `EPERM` when the second argument (as the kernel reads it, 32 bits) is one of
+    /// these values.
+    DenySecondArg(&'static [u32]),
 }
+
+/// `TIOCSTI` (push a character into a terminal's input: typing commands into the shell of the
+/// terminal the plugin inherited) and `TIOCLINUX` (the same on virtual consoles, among others).
+const TERMINAL_INJECTION: &[u32] = &[0x5412, 0x541C];
 
 /// `CLONE_NEW*`: every namespace flag. `CLONE_NEWTIME` (0x80) is left out for `clone`, where
 /// the low byte is the exit signal, and kept for `unshare`.
@@ -90,6 +98,7 @@ fn table() -> Vec<(libc::c_long, &'static str, Rule, &'static str)> {
         (SYS_syslog, "syslog", eperm, "reads or clears the kernel log, which leaks kernel addresses"),
         (SYS_quotactl, "quotactl", eperm, "changes disk quotas"),
         (SYS_vhangup, "vhangup", eperm, "hangs up the terminal of other processes"),
+        (SYS_ioctl, "ioctl", Rule::DenySecondArg(TERMINAL_INJECTION), "with TIOCSTI or TIOCLINUX: types into the terminal the plugin inherited, outside the sandbox; every other ioctl stays allowed"),
     ];
     #[cfg(target_arch = "x86_64")]
     t.extend([
@@ -105,14 +114,33 @@ fn table() -> Vec<(libc::c_long, &'static str, Rule, &'static str)> {
     t
 }
 
-/// The system calls the filter refuses, in its order.
+/// The system calls the filter refuses, in its order, each with its reason.
+///
+/// All fail with `EPERM` unless said otherwise:
+/// - other processes: `ptrace`, `process_vm_readv`, `process_vm_writev`, `pidfd_getfd`;
+/// - the file-system tree the Landlock rules are about: `mount`, `umount2`, `pivot_root`,
+///   `chroot`, `open_tree`, `move_mount`, `fsopen`, `fsconfig`, `fsmount`, `fspick`,
+///   `mount_setattr`, and `open_by_handle_at` (opens files by handle, past path checks);
+/// - namespaces: `setns`; `unshare` and `clone` with any `CLONE_NEW*` flag (threads and fork
+///   stay allowed); `clone3` fails with `ENOSYS`, as its flags cannot be inspected, so that libc
+///   and Go fall back to `clone`;
+/// - the kernel itself: `kexec_load`, `kexec_file_load`, `reboot`, `init_module`,
+///   `finit_module`, `delete_module`, `bpf`, `perf_event_open`, `userfaultfd`,
+///   `io_uring_setup` (its operations bypass this filter), `keyctl`, `add_key`, `request_key`
+///   (the keyring is not namespaced), `syslog`;
+/// - the machine: `swapon`, `swapoff`, `acct`, `settimeofday`, `clock_settime`,
+///   `clock_adjtime`, `sethostname`, `setdomainname`, `quotactl`, `vhangup`, and on x86_64
+///   `iopl`, `ioperm`, `uselib`;
+/// - `ioctl` with `TIOCSTI` or `TIOCLINUX`: typing into the terminal the plugin inherited.
+///
+/// System calls of another ABI (32-bit `int 0x80` on x86_64, x32) are refused as a whole.
 pub fn denied_syscalls() -> Vec<DeniedSyscall> {
     table()
         .into_iter()
         .map(|(_, name, rule, reason)| DeniedSyscall {
             name,
             reason,
-            conditional: matches!(rule, Rule::DenyFlags(_)),
+            conditional: !matches!(rule, Rule::Deny(_)),
         })
         .collect()
 }
@@ -132,6 +160,8 @@ const OFFSET_NR: u32 = 0;
 const OFFSET_ARCH: u32 = 4;
 /// The low 32 bits of the first argument (little-endian targets).
 const OFFSET_ARG0_LOW: u32 = 16;
+/// The low 32 bits of the second argument.
+const OFFSET_ARG1_LOW: u32 = 24;
 
 #[cfg(target_arch = "x86_64")]
 const AUDIT_ARCH: u32 = 0xC000_003E; // AUDIT_ARCH_X86_64
@@ -179,6 +209,16 @@ pub(crate) fn program() -> Vec<libc::sock_filter> {
                 p.push(stmt(LD_W_ABS, OFFSET_ARG0_LOW));
                 p.push(jump(JSET_K, flags, 0, 1));
                 p.push(stmt(RET_K, eperm));
+                p.push(stmt(RET_K, RET_ALLOW));
+            }
+            Rule::DenySecondArg(values) => {
+                let skip = u8::try_from(2 + 2 * values.len()).expect("a short list");
+                p.push(jump(JEQ_K, nr, 0, skip));
+                p.push(stmt(LD_W_ABS, OFFSET_ARG1_LOW));
+                for &v in values {
+                    p.push(jump(JEQ_K, v, 0, 1));
+                    p.push(stmt(RET_K, eperm));
+                }
                 p.push(stmt(RET_K, RET_ALLOW));
             }
         }

@@ -85,10 +85,12 @@ fn the_go_host_benchmark_prints_its_json_line() {
 fn the_go_plugin_serves_its_handshake_from_inside_the_sandbox() {
     let Some(peers) = peers() else { return };
     let sockets = tempfile::tempdir().unwrap();
+    // As the process runtime does: prepared once per plugin, the socket directory added per start.
     let prepared = SandboxPolicy::for_plugin(&peers.kv_plugin_dir, &Default::default())
         .unwrap()
-        .allow_read_write(sockets.path())
         .prepare()
+        .unwrap()
+        .with_read_write(sockets.path())
         .unwrap();
     let mut command = Command::new(&peers.kv_plugin);
     command

@@ -6,7 +6,7 @@ use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::landlock::{self, fs, net, scope, RulesetAttr};
@@ -43,6 +43,26 @@ struct Inner {
 #[derive(Debug, Clone)]
 pub struct PreparedPolicy {
     inner: Arc<Inner>,
+    /// Paths added per spawn by [`with_read_write`](PreparedPolicy::with_read_write).
+    extra: Vec<Arc<PathRule>>,
+}
+
+/// Opens `path` as a rule granting `wanted` (masked to what the kernel handles, and to file
+/// rights when it is not a directory); `None` when nothing is left to grant.
+fn open_rule(path: &Path, wanted: u64, handled_fs: u64) -> io::Result<Option<PathRule>> {
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH)
+        .open(path)?;
+    let is_dir = file.metadata().is_ok_and(|m| m.is_dir());
+    let mut access = wanted & handled_fs;
+    if !is_dir {
+        access &= fs::ON_FILE;
+    }
+    Ok((access != 0).then(|| PathRule {
+        fd: file.into(),
+        access,
+    }))
 }
 
 impl SandboxPolicy {
@@ -129,12 +149,9 @@ impl SandboxPolicy {
                     PathAccess::ReadExec => fs::READ_EXEC,
                     PathAccess::ReadWrite => fs::READ_WRITE,
                 };
-                let file = match OpenOptions::new()
-                    .read(true)
-                    .custom_flags(libc::O_PATH)
-                    .open(&grant.path)
-                {
-                    Ok(f) => f,
+                match open_rule(&grant.path, wanted, handled_fs) {
+                    Ok(Some(rule)) => path_rules.push(rule),
+                    Ok(None) => {}
                     Err(e) if e.kind() == io::ErrorKind::NotFound => {
                         if grant.explicit {
                             if self.strict {
@@ -146,7 +163,6 @@ impl SandboxPolicy {
                             ));
                             skipped.push(grant.path);
                         }
-                        continue;
                     }
                     Err(source) => {
                         return Err(SandboxError::OpenPath {
@@ -154,17 +170,6 @@ impl SandboxPolicy {
                             source,
                         })
                     }
-                };
-                let is_dir = file.metadata().is_ok_and(|m| m.is_dir());
-                let mut access = wanted & handled_fs;
-                if !is_dir {
-                    access &= fs::ON_FILE;
-                }
-                if access != 0 {
-                    path_rules.push(PathRule {
-                        fd: file.into(),
-                        access,
-                    });
                 }
             }
             if self.system_defaults {
@@ -178,6 +183,7 @@ impl SandboxPolicy {
             Vec::new()
         };
         Ok(PreparedPolicy {
+            extra: Vec::new(),
             inner: Arc::new(Inner {
                 support,
                 warnings,
@@ -206,6 +212,29 @@ impl PreparedPolicy {
     /// Explicit paths left out because they did not exist.
     pub fn skipped_paths(&self) -> &[PathBuf] {
         &self.inner.skipped
+    }
+
+    /// This policy plus read-write access to `path`, sharing everything already prepared:
+    /// for what is known only at spawn time, such as a fresh socket directory per start.
+    /// Cheap (one `open`); call it before the fork, like [`SandboxPolicy::prepare`].
+    ///
+    /// # Errors
+    /// [`SandboxError::OpenPath`] when `path` cannot be opened (it must exist).
+    pub fn with_read_write(&self, path: impl AsRef<Path>) -> Result<PreparedPolicy, SandboxError> {
+        let path = path.as_ref();
+        let mut extended = self.clone();
+        let Some(ruleset) = &self.inner.ruleset else {
+            return Ok(extended); // no Landlock: nothing to allow (the warnings say so)
+        };
+        let rule =
+            open_rule(path, fs::READ_WRITE, ruleset.handled_access_fs).map_err(|source| {
+                SandboxError::OpenPath {
+                    path: path.to_owned(),
+                    source,
+                }
+            })?;
+        extended.extra.extend(rule.map(Arc::new));
+        Ok(extended)
     }
 
     /// Makes `command` apply this policy in its child, between fork and exec.
@@ -251,7 +280,7 @@ pub fn apply_in_child(prepared: &PreparedPolicy) -> Result<(), SandboxError> {
             step: ChildStep::LandlockCreate,
             errno,
         })?;
-        let result = fill_and_restrict(p, ruleset);
+        let result = fill_and_restrict(p, &prepared.extra, ruleset);
         // SAFETY: `ruleset` is the fd created above and closed once, here.
         #[allow(unsafe_code)]
         unsafe {
@@ -268,9 +297,9 @@ pub fn apply_in_child(prepared: &PreparedPolicy) -> Result<(), SandboxError> {
     Ok(())
 }
 
-fn fill_and_restrict(p: &Inner, ruleset: i32) -> Result<(), SandboxError> {
+fn fill_and_restrict(p: &Inner, extra: &[Arc<PathRule>], ruleset: i32) -> Result<(), SandboxError> {
     let child = |step| move |errno| SandboxError::Child { step, errno };
-    for rule in &p.path_rules {
+    for rule in p.path_rules.iter().chain(extra.iter().map(|r| &**r)) {
         landlock::add_path_rule(ruleset, rule.fd.as_raw_fd(), rule.access)
             .map_err(child(ChildStep::LandlockPathRule))?;
     }

@@ -431,3 +431,22 @@ fn interpreters_start_cleanly_under_the_system_defaults() {
     assert_eq!(String::from_utf8_lossy(&out.stderr), "", "sh complained");
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "4");
 }
+
+#[test]
+fn a_directory_known_only_at_spawn_time_is_added_to_a_prepared_policy() {
+    let base = prepared(&SandboxPolicy::new());
+    if !filesystem_enforced(&base) {
+        return;
+    }
+    let sockets = tempfile::tempdir().unwrap();
+    let file = sockets.path().join("sock");
+    let write = attempt(&format!("open({file:?}, 'w').write('1')"));
+    let extended = base.with_read_write(sockets.path()).unwrap();
+    assert_eq!(python(Some(&extended), &write), "ok");
+    std::fs::remove_file(&file).unwrap();
+    assert_eq!(python(Some(&base), &write), libc::EACCES.to_string());
+    let missing = base
+        .with_read_write(sockets.path().join("nope"))
+        .unwrap_err();
+    assert!(missing.to_string().contains("nope"), "{missing}");
+}

@@ -23,16 +23,21 @@
 //! use plugboard_sandbox::SandboxPolicy;
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // Once per plugin, when it is loaded: opens the paths, builds the BPF program.
 //! let permissions = Permissions::default(); // the effective set, after the operator's grant
-//! let prepared = SandboxPolicy::for_plugin("/srv/plugins/greeter", &permissions)?
-//!     .allow_read_write("/run/plugboard/greeter") // the plugin's socket directory
-//!     .prepare()?; // before fork: opens the paths, builds the BPF program
+//! let prepared = SandboxPolicy::for_plugin("/srv/plugins/greeter", &permissions)?.prepare()?;
 //! for warning in prepared.warnings() {
 //!     eprintln!("sandbox: {warning}");
 //! }
+//!
+//! // At every start: this start's socket directory, then spawn.
+//! let socket_dir = "/tmp/pb-greeter-1";
+//! # std::fs::create_dir_all(socket_dir)?;
+//! let this_start = prepared.with_read_write(socket_dir)?;
 //! let mut command = Command::new("/srv/plugins/greeter/bin/greeter-plugin");
-//! command.env("TMPDIR", "/run/plugboard/greeter");
-//! prepared.install(&mut command); // tokio: prepared.install(command.as_std_mut())
+//! // go-plugin 1.0 makes its socket under TMPDIR; newer ones read PLUGIN_UNIX_SOCKET_DIR.
+//! command.env("TMPDIR", socket_dir).env("PLUGIN_UNIX_SOCKET_DIR", socket_dir);
+//! this_start.install(&mut command); // tokio: this_start.install(command.as_std_mut())
 //! let child = command.spawn()?;
 //! # drop(child);
 //! # Ok(())

@@ -151,9 +151,13 @@ impl SandboxPolicy {
     /// to `plugin_dir` unless absolute; `net` entries `host:port` allow connecting to that port
     /// (any host: Landlock filters ports, not addresses), and a `*` port allows every port.
     ///
-    /// Add the plugin's socket directory with [`allow_read_write`](Self::allow_read_write)
-    /// (the process runtime knows it; go-plugin 1.0 makes its socket under `TMPDIR`, so point
-    /// `TMPDIR` there too).
+    /// Add the plugin's socket directory with [`allow_read_write`](Self::allow_read_write), or,
+    /// when each start has a fresh one, with
+    /// [`PreparedPolicy::with_read_write`](crate::PreparedPolicy::with_read_write) (go-plugin
+    /// 1.0 makes its socket under `TMPDIR`, so point `TMPDIR` there too). A plugin that listens
+    /// on TCP needs [`allow_bind_port`](Self::allow_bind_port); an interpreter installed
+    /// outside the system defaults (a pyenv or a virtualenv) needs
+    /// [`allow_exec`](Self::allow_exec).
     ///
     /// # Errors
     /// [`SandboxError::InvalidNet`] for a `net` entry that is not `host:port`.

@@ -197,7 +197,7 @@ pub struct HostBench {
     pub auto_mtls: bool,
     /// How many times the plugin was started.
     pub spawns: usize,
-    /// Start of the process to a dispensed plugin over a connected gRPC client: median.
+    /// From starting the process until the dispensed plugin answered a health check: median.
     pub spawn_to_ready_us_median: f64,
     /// The same, 99th percentile.
     pub spawn_to_ready_us_p99: f64,

@@ -9,9 +9,9 @@
 //	{"mode":"roundtrip","key":"greeting","value":"hello","found":true,"protocol_version":1,"auto_mtls":false}
 //
 // exiting 1 if the value read differs. With -bench N it starts the plugin -spawns times
-// (spawn-to-ready: from starting the process until the gRPC connection is up and the plugin
-// dispensed), then makes N unary Get calls on the last one, and prints one JSON line, times in
-// microseconds:
+// (spawn-to-ready: from starting the process until the plugin, dispensed, has answered a
+// grpc.health.v1 check over the connection), then makes N unary Get calls on the last one
+// (after 100 untimed), and prints one JSON line, times in microseconds:
 //
 //	{"mode":"bench","host":"go-plugin","plugin":"...","auto_mtls":false,"spawns":5,
 //	 "spawn_to_ready_us_median":4100.2,"spawn_to_ready_us_p99":5200.9,
@@ -118,6 +118,12 @@ func start(o options) (*plugin.Client, shared.KV, error) {
 	if !ok {
 		client.Kill()
 		return nil, nil, fmt.Errorf("%s dispensed a %T, not a KV", o.plugin, raw)
+	}
+	// go-plugin dials lazily: the plugin is ready once it has answered a health check
+	// (grpc.health.v1, service "plugin") over the connection.
+	if err := rpc.Ping(); err != nil {
+		client.Kill()
+		return nil, nil, fmt.Errorf("health check of %s: %w", o.plugin, err)
 	}
 	return client, kv, nil
 }

@@ -61,8 +61,10 @@ pub const DEFAULT_EXEC_PATHS: &[&str] = &[
 ];
 
 /// Read only: the loader's cache and configuration, TLS roots, time zone, name resolution and
-/// user names, Python's Debian site configuration, CPU topology (for `nproc`-style queries).
-/// Secrets such as `/etc/shadow` and the rest of `/etc` stay out.
+/// user names, random devices, CPU topology (for `nproc`-style queries). Besides these, the
+/// system defaults allow reading every `/etc/python3*` directory (Debian's Python reads its
+/// `sitecustomize.py` there through a symlink in `/usr/lib`). Secrets such as `/etc/shadow` and
+/// the rest of `/etc` stay out.
 pub const DEFAULT_READ_PATHS: &[&str] = &[
     "/etc/ld.so.cache",
     "/etc/ld.so.conf",

@@ -170,3 +170,37 @@ fn the_go_sources_are_gofmt_clean() {
         "run gofmt -w examples/go"
     );
 }
+
+/// go-plugin 1.0.1 (Debian's) ignores PLUGIN_UNIX_SOCKET_DIR and makes its socket under TMPDIR:
+/// a host that sandboxes it must point TMPDIR at the socket directory, or the plugin cannot
+/// start.
+#[test]
+fn in_the_sandbox_the_go_plugin_needs_tmpdir_to_be_its_socket_directory() {
+    let Some(peers) = peers() else { return };
+    let sockets = tempfile::tempdir().unwrap();
+    let prepared = SandboxPolicy::for_plugin(&peers.kv_plugin_dir, &Default::default())
+        .unwrap()
+        .prepare()
+        .unwrap()
+        .with_read_write(sockets.path())
+        .unwrap();
+    if !prepared.support().enforces_filesystem() {
+        return;
+    }
+    let mut command = Command::new(&peers.kv_plugin);
+    command
+        .env_clear()
+        .env(go::KV_COOKIE_KEY, go::KV_COOKIE_VALUE)
+        .env("PLUGIN_PROTOCOL_VERSIONS", "1")
+        .env("PLUGIN_UNIX_SOCKET_DIR", sockets.path());
+    prepared.install(&mut command);
+    let out = command.output().unwrap();
+    // go-plugin 1.0.1 logs "plugin init error" and returns from Serve (exit status 0), with
+    // no handshake line.
+    assert!(out.stdout.is_empty(), "a handshake from /tmp: {out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("plugin init error") && stderr.contains("permission denied"),
+        "stderr: {stderr}"
+    );
+}

@@ -357,6 +357,7 @@ impl HostBuilder {
                 generations,
                 reload_listeners: RwLock::new(Vec::new()),
                 dir_listeners: RwLock::new(Vec::new()),
+                operator_disabled: Mutex::new(Default::default()),
                 slot_settings: settings,
                 services: ServiceRegistry::default(),
                 events: EventBus::default(),

@@ -87,6 +87,8 @@ pub(crate) struct HostInner {
     pub(crate) generations: AtomicU64,
     pub(crate) reload_listeners: RwLock<Vec<reload::ReloadListener>>,
     pub(crate) dir_listeners: RwLock<Vec<reload::DirListener>>,
+    /// Plugins an operator disabled while the host runs ([`Host::disable_plugin`]).
+    pub(crate) operator_disabled: Mutex<std::collections::BTreeSet<PluginId>>,
     pub(crate) slot_settings: builder::SlotSettings,
     pub(crate) services: ServiceRegistry,
     pub(crate) events: EventBus,

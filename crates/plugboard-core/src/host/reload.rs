@@ -457,17 +457,180 @@ impl Host {
     }
 }
 
+impl Host {
+    /// Loads plugin `id` again from its current descriptor (a fresh instance beside the running
+    /// one, switched to once active): a restart without downtime. A plugin that `failed` gets
+    /// another chance. On failure the running instance keeps serving.
+    ///
+    /// # Errors
+    /// When the host is not running or the id is unknown.
+    pub async fn restart_plugin(&self, id: &str) -> Result<Vec<ReloadEvent>, ReloadError> {
+        let host = &self.inner;
+        let _changes = host.changes.lock().await;
+        running(host)?;
+        let slot = host
+            .slot(id)
+            .ok_or_else(|| ReloadError::UnknownPlugin(id.to_owned()))?;
+        let events = update(host, (*slot.descriptor).clone()).await;
+        notify(host, &events);
+        Ok(events)
+    }
+
+    /// Stops plugin `id` and the plugins that require it (dependents first) and keeps them
+    /// `disabled` until [`enable_plugin`](Self::enable_plugin), also across rescans. The
+    /// operator's switch, as a dashboard offers it.
+    ///
+    /// # Errors
+    /// When the host is not running or the id is unknown.
+    pub async fn disable_plugin(&self, id: &str) -> Result<Vec<ReloadEvent>, ReloadError> {
+        let host = &self.inner;
+        let _changes = host.changes.lock().await;
+        running(host)?;
+        let table = host.table.load_full();
+        let Some((pid, _)) = table.routes.get_key_value(id) else {
+            return Err(ReloadError::UnknownPlugin(id.to_owned()));
+        };
+        let pid = pid.clone();
+        host.operator_disabled.lock().insert(pid.clone());
+        let set_with = all_descriptors(&table);
+        let resolution = resolve_set(host, &set_with);
+        let events =
+            stop_unresolved(host, &table, &resolution, Stopping::Disabled(pid.clone())).await;
+        host.table.store(Arc::new(next_table(
+            host,
+            &table,
+            table.routes.clone(),
+            resolution,
+            &set_with,
+        )));
+        notify(host, &events);
+        Ok(events)
+    }
+
+    /// Undoes [`disable_plugin`](Self::disable_plugin): plugin `id` and the plugins it held
+    /// back start again (if eager).
+    ///
+    /// # Errors
+    /// When the host is not running or the id is unknown.
+    pub async fn enable_plugin(&self, id: &str) -> Result<Vec<ReloadEvent>, ReloadError> {
+        let host = &self.inner;
+        let _changes = host.changes.lock().await;
+        running(host)?;
+        let table = host.table.load_full();
+        if !table.routes.contains_key(id) {
+            return Err(ReloadError::UnknownPlugin(id.to_owned()));
+        }
+        host.operator_disabled.lock().retain(|d| d.as_str() != id);
+        let set = all_descriptors(&table);
+        let resolution = resolve_set(host, &set);
+        host.table.store(Arc::new(next_table(
+            host,
+            &table,
+            table.routes.clone(),
+            resolution.clone(),
+            &set,
+        )));
+        let events = enable_resolved(host, &resolution, None).await;
+        notify(host, &events);
+        Ok(events)
+    }
+}
+
+fn running(host: &HostInner) -> Result<(), ReloadError> {
+    if !host.started.load(Ordering::Acquire) || host.stopped.load(Ordering::Acquire) {
+        return Err(ReloadError::NotRunning);
+    }
+    Ok(())
+}
+
+fn notify(host: &HostInner, events: &[ReloadEvent]) {
+    let listeners = host.reload_listeners.read().clone();
+    for e in events {
+        tracing::info!(target: "plugboard::reload", "{e}");
+        for l in &listeners {
+            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| l(e))).is_err() {
+                tracing::error!("a reload listener panicked; it was skipped");
+            }
+        }
+    }
+}
+
+/// Why plugins are being stopped.
+enum Stopping {
+    /// An operator disabled this plugin.
+    Disabled(PluginId),
+    /// This plugin's directory went away: it stops too, last, and is not `disabled`.
+    Removed(Arc<Slot>),
+}
+
+/// Stops, dependents first, every running plugin that `resolution` disables (and the removed
+/// plugin), and puts each in `disabled` with its reason.
+async fn stop_unresolved(
+    host: &Arc<HostInner>,
+    table: &Table,
+    resolution: &Resolution,
+    why: Stopping,
+) -> Vec<ReloadEvent> {
+    let losing: Vec<Arc<Slot>> = resolution
+        .disabled
+        .keys()
+        .filter_map(|other| table.routes.get(other))
+        .map(|r| r.current())
+        .filter(|s| s.state() != PluginState::Disabled)
+        .collect();
+    let mut stopping = losing.clone();
+    let cause = match &why {
+        Stopping::Disabled(id) => id.clone(),
+        Stopping::Removed(slot) => {
+            stopping.push(slot.clone());
+            slot.descriptor.id().clone()
+        }
+    };
+    for s in &stopping {
+        s.active.store(false, Ordering::SeqCst);
+    }
+    drain_all(host, &stopping).await;
+    lifecycle::stop_slots(host, stopping).await;
+    let mut events = Vec::new();
+    for s in &losing {
+        let id = s.descriptor.id();
+        let reason = if matches!(&why, Stopping::Disabled(d) if d == id) {
+            "disabled by the operator; enable it again to start it".to_owned()
+        } else if let Stopping::Removed(_) = why {
+            format!("requires {cause}, which was removed")
+        } else {
+            resolution
+                .reason(id.as_str())
+                .unwrap_or_else(|| format!("requires {cause}, which is disabled"))
+        };
+        if s.state().can_become(PluginState::Disabled) {
+            transition(host, s, PluginState::Disabled, Some(reason.clone()));
+        }
+        events.push(ReloadEvent::Disabled {
+            id: id.clone(),
+            version: s.descriptor.version().clone(),
+            reason,
+        });
+    }
+    events
+}
+
+/// The descriptors of the current set.
+fn all_descriptors(table: &Table) -> BTreeMap<PluginId, Descriptor> {
+    table
+        .routes
+        .iter()
+        .map(|(k, r)| (k.clone(), (*r.current().descriptor).clone()))
+        .collect()
+}
+
 /// The descriptors of the current set, with `change` applied (`Some` to put, `None` to drop).
 fn descriptors_with(
     table: &Table,
     id: &PluginId,
     change: Option<&Descriptor>,
 ) -> BTreeMap<PluginId, Descriptor> {
-    let mut out: BTreeMap<PluginId, Descriptor> = table
-        .routes
-        .iter()
-        .map(|(k, r)| (k.clone(), (*r.current().descriptor).clone()))
-        .collect();
+    let mut out = all_descriptors(table);
     match change {
         Some(d) => {
             out.insert(id.clone(), d.clone());
@@ -482,6 +645,9 @@ fn descriptors_with(
 /// Resolves `set` under the host's constraints, re-checking each plugin with its runtime.
 fn resolve_set(host: &HostInner, set: &BTreeMap<PluginId, Descriptor>) -> Resolution {
     let mut constraints = host.basis.constraints.clone();
+    constraints
+        .disabled
+        .extend(host.operator_disabled.lock().iter().cloned());
     for d in set.values() {
         let problem = match host.runtimes.get(&d.runtime()) {
             None => Some(
@@ -600,12 +766,12 @@ async fn start_if_eager(host: &Arc<HostInner>, slot: &Arc<Slot>) -> PluginState 
 async fn enable_resolved(
     host: &Arc<HostInner>,
     resolution: &Resolution,
-    skip: &PluginId,
+    skip: Option<&PluginId>,
 ) -> Vec<ReloadEvent> {
     let table = host.table.load_full();
     let mut revived = Vec::new();
     for id in &resolution.order {
-        if id == skip {
+        if Some(id) == skip {
             continue;
         }
         let Some(route) = table.routes.get(id) else {
@@ -657,7 +823,7 @@ async fn add(host: &Arc<HostInner>, d: Descriptor) -> Vec<ReloadEvent> {
         state,
         reason: slot.status.lock().reason.clone(),
     }];
-    events.extend(enable_resolved(host, &resolution, &id).await);
+    events.extend(enable_resolved(host, &resolution, Some(&id)).await);
     events
 }
 
@@ -798,7 +964,7 @@ async fn update(host: &Arc<HostInner>, d: Descriptor) -> Vec<ReloadEvent> {
         swap,
         drain,
     }];
-    events.extend(enable_resolved(host, &resolution, &id).await);
+    events.extend(enable_resolved(host, &resolution, Some(&id)).await);
     events
 }
 
@@ -827,35 +993,8 @@ async fn remove(host: &Arc<HostInner>, id: &PluginId) -> Vec<ReloadEvent> {
     let resolution = resolve_set(host, &set);
 
     // Everything running that can no longer resolve stops first, dependents before what they
-    // depend on, and is disabled with the reason.
-    let losing: Vec<Arc<Slot>> = resolution
-        .disabled
-        .keys()
-        .filter_map(|other| table.routes.get(other))
-        .map(|r| r.current())
-        .filter(|s| !matches!(s.state(), PluginState::Disabled))
-        .collect();
-    let mut events = Vec::new();
-    let mut stopping = losing.clone();
-    stopping.push(slot.clone());
-    for s in &stopping {
-        s.active.store(false, Ordering::SeqCst);
-    }
-    drain_all(host, &stopping).await;
-    lifecycle::stop_slots(host, stopping).await;
-    for s in &losing {
-        let reason = resolution
-            .reason(s.descriptor.id().as_str())
-            .unwrap_or_else(|| format!("requires {id}, which was removed"));
-        if s.state().can_become(PluginState::Disabled) {
-            transition(host, s, PluginState::Disabled, Some(reason.clone()));
-        }
-        events.push(ReloadEvent::Disabled {
-            id: s.descriptor.id().clone(),
-            version: s.descriptor.version().clone(),
-            reason,
-        });
-    }
+    // depend on, and is disabled with the reason; then the plugin itself.
+    let mut events = stop_unresolved(host, &table, &resolution, Stopping::Removed(slot)).await;
 
     let mut routes = table.routes.clone();
     routes.remove(id);

@@ -727,3 +727,64 @@ async fn a_point_handle_follows_implementations_added_and_updated_later() {
     assert_eq!(point.implementations().len(), 1);
     host.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_can_disable_enable_and_restart_a_plugin() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("plugins");
+    write_plugin_dir(&dir, "base", &yaml("base", "1.0.0", ""));
+    write_plugin_dir(
+        &dir,
+        "app",
+        &yaml("app", "1.0.0", "requires: {base: '^1'}\n"),
+    );
+    let j = Journal::default();
+    let host = host_over(
+        tmp.path(),
+        &dir,
+        &[("base", versioned(&j)), ("app", versioned(&j))],
+    );
+    within(10, host.start()).await.unwrap();
+
+    let events = within(10, host.disable_plugin("base")).await.unwrap();
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert_eq!(j.ids_of("stop"), ["app", "base"], "dependents stop first");
+    assert_eq!(host.state("base"), Some(PluginState::Disabled));
+    assert!(host
+        .status("base")
+        .unwrap()
+        .reason
+        .unwrap()
+        .contains("disabled by the operator"));
+    assert!(host.status("app").unwrap().reason.unwrap().contains("base"));
+    assert!(matches!(
+        answer(&host, "base").await,
+        Err(CallError::NotActive { .. })
+    ));
+    // A rescan does not bring it back behind the operator's back.
+    assert!(host.rescan().await.unwrap().events.is_empty());
+    assert_eq!(host.state("base"), Some(PluginState::Disabled));
+
+    let events = within(10, host.enable_plugin("base")).await.unwrap();
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert_eq!(answer(&host, "app").await.unwrap(), "1.0.0");
+    assert_eq!(j.ids_of("start"), ["base", "app", "base", "app"]);
+
+    // A restart is a fresh instance, switched to without a gap.
+    let events = within(10, host.restart_plugin("base")).await.unwrap();
+    assert!(
+        matches!(&events[..], [ReloadEvent::Updated { .. }]),
+        "{events:?}"
+    );
+    assert_eq!(j.ids_of("boot").len(), 5);
+    assert_eq!(host.state("app"), Some(PluginState::Active));
+    assert!(matches!(
+        host.disable_plugin("nobody").await,
+        Err(plugboard_core::ReloadError::UnknownPlugin(_))
+    ));
+    host.stop().await;
+    assert!(matches!(
+        host.restart_plugin("base").await,
+        Err(plugboard_core::ReloadError::NotRunning)
+    ));
+}

@@ -244,6 +244,21 @@ impl Slot {
 }
 
 impl HostInner {
+    /// See [`HostApi::report_failure`](crate::HostApi::report_failure).
+    pub(crate) fn report_failure(self: &Arc<Self>, id: &PluginId, reason: String) {
+        let Some(slot) = self.slots.get(id).cloned() else {
+            return;
+        };
+        let handle = tokio::runtime::Handle::try_current()
+            .ok()
+            .or_else(|| self.runtime_handle.lock().clone());
+        let Some(handle) = handle else {
+            return;
+        };
+        let host = self.clone();
+        handle.spawn(async move { lifecycle::instance_failed(&host, &slot, reason).await });
+    }
+
     pub(crate) fn slot(&self, id: &str) -> Result<&Arc<Slot>, CallError> {
         self.slots
             .get(id)

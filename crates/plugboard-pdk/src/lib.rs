@@ -58,6 +58,8 @@
 
 mod export;
 mod host;
+#[cfg(feature = "process")]
+pub mod process;
 mod output;
 
 pub use host::{Health, Host, HostError, Level};

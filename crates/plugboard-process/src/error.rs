@@ -52,7 +52,7 @@ pub enum ProcessError {
         stderr: String,
     },
     /// The plugin exited, or closed its stdout, before it was ready.
-    #[error("plugin {plugin} {what} before {expected}; run it by hand to see why (its executable is {entry}){stderr}")]
+    #[error("plugin {plugin} {what} before it could {expected}; run it by hand to see why (its executable is {entry}){stderr}")]
     EarlyExit {
         /// The plugin.
         plugin: String,

@@ -74,12 +74,6 @@ impl ProcessInstance {
         tokio::spawn(watch(inner.clone(), session));
         Ok(ProcessInstance { inner })
     }
-
-    /// How often the process was restarted.
-    #[cfg(test)]
-    pub(crate) fn restarts(&self) -> u64 {
-        self.inner.sup.lock().restarts
-    }
 }
 
 impl Inner {

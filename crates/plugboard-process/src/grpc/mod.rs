@@ -132,7 +132,7 @@ impl GrpcLauncher {
     ) -> Result<Handshake, ProcessError> {
         let s = &self.settings;
         let mut reader = BufReader::new(stdout);
-        let expected = "printing its go-plugin handshake";
+        let expected = "print its go-plugin handshake";
         let read = tokio::time::timeout(s.start_timeout, async {
             tokio::select! {
                 line = read_line_capped(&mut reader) => Ok(line),

@@ -58,9 +58,9 @@
 
 mod export;
 mod host;
+mod output;
 #[cfg(feature = "process")]
 pub mod process;
-mod output;
 
 pub use host::{Health, Host, HostError, Level};
 pub use output::Output;

@@ -212,11 +212,15 @@ pub fn serve_config<P: ProcessPlugin>(plugin: P, config: ServeConfig) -> ! {
 ///
 /// # Errors
 /// [`ServeError`] when the cookie is missing, or the socket or server fails.
-pub async fn serve_with<P: ProcessPlugin>(plugin: P, config: ServeConfig) -> Result<(), ServeError> {
+pub async fn serve_with<P: ProcessPlugin>(
+    plugin: P,
+    config: ServeConfig,
+) -> Result<(), ServeError> {
     if std::env::var(&config.cookie_key).ok().as_deref() != Some(config.cookie_value.as_str()) {
         return Err(ServeError::NotAPluginHost);
     }
-    let offered = parse_protocol_versions(&std::env::var(ENV_PROTOCOL_VERSIONS).unwrap_or_default());
+    let offered =
+        parse_protocol_versions(&std::env::var(ENV_PROTOCOL_VERSIONS).unwrap_or_default());
     let version = choose_version(&offered, &config.versions)
         .or_else(|| config.versions.iter().min().copied())
         .unwrap_or(1);
@@ -227,7 +231,8 @@ pub async fn serve_with<P: ProcessPlugin>(plugin: P, config: ServeConfig) -> Res
     let _ = std::fs::remove_file(&path);
     let listener = UnixListener::bind(&path).map_err(ServeError::Io)?;
 
-    let shutdown = Arc::new(Notify::new());
+    let (shutdown, mut stopped) = tokio::sync::watch::channel(false);
+    let shutdown = Arc::new(shutdown);
     let broker = Arc::new(BrokerState::default());
     let host = ProcessHost {
         broker: broker.clone(),
@@ -256,17 +261,25 @@ pub async fn serve_with<P: ProcessPlugin>(plugin: P, config: ServeConfig) -> Res
         writeln!(out, "{}", line.format()).map_err(ServeError::Io)?;
         out.flush().map_err(ServeError::Io)?;
     }
-    let stop = shutdown.clone();
-    let served = server
-        .serve_with_incoming_shutdown(UnixListenerStream::new(listener), async move {
-            stop.notified().await;
-            // Let the Shutdown call's answer leave before the server closes.
+    let mut stop = stopped.clone();
+    let serve =
+        server.serve_with_incoming_shutdown(UnixListenerStream::new(listener), async move {
+            let _ = stop.wait_for(|s| *s).await;
+            // Close the broker stream, and let the Shutdown call's answer leave.
+            drop(keep_tx);
             tokio::time::sleep(Duration::from_millis(20)).await;
-        })
-        .await;
-    drop(keep_tx);
+        });
+    // A graceful stop waits for the host's connections to close; the host may keep them open
+    // (go-plugin's host does), so the process ends a moment after Shutdown in any case.
+    let served = tokio::select! {
+        r = serve => r.map_err(|e| ServeError::Server(e.to_string())),
+        _ = async {
+            let _ = stopped.wait_for(|s| *s).await;
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        } => Ok(()),
+    };
     let _ = std::fs::remove_file(&path);
-    served.map_err(|e| ServeError::Server(e.to_string()))
+    served
 }
 
 /// The plugin's handle on the host API. Cheap to clone.
@@ -309,9 +322,15 @@ impl ProcessHost {
                         "the host offered no host API (it is not Plugboard, or boot has not run)",
                     ));
                 }
-                let info = self.broker.wait_for(id, Duration::from_secs(5)).await.ok_or_else(|| {
-                    Error::new(format!("the host did not offer broker connection {id} within 5 s"))
-                })?;
+                let info = self
+                    .broker
+                    .wait_for(id, Duration::from_secs(5))
+                    .await
+                    .ok_or_else(|| {
+                        Error::new(format!(
+                            "the host did not offer broker connection {id} within 5 s"
+                        ))
+                    })?;
                 let path = PathBuf::from(&info.address);
                 let channel = Endpoint::from_static("http://host.invalid")
                     .connect_with_connector(tower::service_fn(move |_| {
@@ -319,7 +338,9 @@ impl ProcessHost {
                         async move { UnixStream::connect(path).await.map(TokioIo::new) }
                     }))
                     .await
-                    .map_err(|e| Error::new(format!("cannot dial the host API at {}: {e}", info.address)))?;
+                    .map_err(|e| {
+                        Error::new(format!("cannot dial the host API at {}: {e}", info.address))
+                    })?;
                 Ok(HostApiClient::new(channel))
             })
             .await
@@ -361,8 +382,11 @@ impl ProcessHost {
             .config(pb::Empty {})
             .await
             .map_err(|s| status_error("config", &s))?;
-        serde_json::from_slice(&r.into_inner().config_json)
-            .map_err(|e| Error::new(format!("the host sent a configuration that is not JSON: {e}")))
+        serde_json::from_slice(&r.into_inner().config_json).map_err(|e| {
+            Error::new(format!(
+                "the host sent a configuration that is not JSON: {e}"
+            ))
+        })
     }
 
     /// Reads `key` from the plugin's store.
@@ -373,7 +397,9 @@ impl ProcessHost {
         let r = self
             .client()
             .await?
-            .storage_get(pb::StorageKey { key: key.to_owned() })
+            .storage_get(pb::StorageKey {
+                key: key.to_owned(),
+            })
             .await
             .map_err(|s| status_error("storage_get", &s))?
             .into_inner();
@@ -404,7 +430,9 @@ impl ProcessHost {
         let r = self
             .client()
             .await?
-            .storage_delete(pb::StorageKey { key: key.to_owned() })
+            .storage_delete(pb::StorageKey {
+                key: key.to_owned(),
+            })
             .await
             .map_err(|s| status_error("storage_delete", &s))?;
         Ok(r.into_inner().deleted)
@@ -534,13 +562,13 @@ impl GrpcBroker for BrokerService {
 }
 
 struct Controller {
-    shutdown: Arc<Notify>,
+    shutdown: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 #[async_trait]
 impl GrpcController for Controller {
     async fn shutdown(&self, _: Request<gp::Empty>) -> Result<Response<gp::Empty>, Status> {
-        self.shutdown.notify_one();
+        self.shutdown.send_replace(true);
         Ok(Response::new(gp::Empty {}))
     }
 }
@@ -609,8 +637,9 @@ impl<P: ProcessPlugin> Plugin for PluginService<P> {
         let config: serde_json::Value = if r.config_json.is_empty() {
             serde_json::Value::Null
         } else {
-            serde_json::from_slice(&r.config_json)
-                .map_err(|e| Status::invalid_argument(format!("the configuration is not JSON: {e}")))?
+            serde_json::from_slice(&r.config_json).map_err(|e| {
+                Status::invalid_argument(format!("the configuration is not JSON: {e}"))
+            })?
         };
         let adjusted = AssertUnwindSafe(self.plugin.boot(&self.host, config))
             .catch_unwind()
@@ -671,10 +700,7 @@ impl<P: ProcessPlugin> Plugin for PluginService<P> {
         Ok(Response::new(pb::Empty {}))
     }
 
-    async fn health(
-        &self,
-        _: Request<pb::Empty>,
-    ) -> Result<Response<pb::HealthResponse>, Status> {
+    async fn health(&self, _: Request<pb::Empty>) -> Result<Response<pb::HealthResponse>, Status> {
         let report = AssertUnwindSafe(self.plugin.health())
             .catch_unwind()
             .await

@@ -22,7 +22,8 @@ impl ProcessPlugin for Probe {
         config: serde_json::Value,
     ) -> Result<Option<serde_json::Value>, Error> {
         eprintln!("[INFO] probe booting with {config}");
-        host.log(Level::Debug, "booted through the host API").await?;
+        host.log(Level::Debug, "booted through the host API")
+            .await?;
         Ok(None)
     }
 
@@ -34,7 +35,9 @@ impl ProcessPlugin for Probe {
     ) -> Result<Vec<u8>, Error> {
         match method {
             "echo" => Ok(payload),
-            "upper" => Ok(String::from_utf8_lossy(&payload).to_uppercase().into_bytes()),
+            "upper" => Ok(String::from_utf8_lossy(&payload)
+                .to_uppercase()
+                .into_bytes()),
             "count" => {
                 let n: u64 = host
                     .storage_get("count")
@@ -94,9 +97,9 @@ fn main() {
         }
         Ok("flood") => {
             std::thread::spawn(|| {
-                let mut err = std::io::stderr().lock();
                 for i in 0.. {
-                    if writeln!(err, "{{\"@level\":\"debug\",\"@message\":\"flood {i}\",\"@timestamp\":\"2024-05-01T10:11:12.000000Z\"}}").is_err() {
+                    // One line at a time, so that the plugin's own stderr lines get through.
+                    if writeln!(std::io::stderr(), "{{\"@level\":\"debug\",\"@message\":\"flood {i}\",\"@timestamp\":\"2024-05-01T10:11:12.000000Z\"}}").is_err() {
                         return;
                     }
                 }

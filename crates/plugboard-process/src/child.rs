@@ -311,18 +311,44 @@ fn finish_line(mut line: Vec<u8>) -> String {
     String::from_utf8_lossy(&line).into_owned()
 }
 
+/// At most this many stderr lines a second go to the plugin's log; the rest are counted and
+/// reported, so that a plugin flooding its stderr cannot flood the host's disk or starve it.
+const LOG_LINES_PER_SECOND: u32 = 2000;
+
 async fn read_stderr<R: AsyncRead + Unpin>(
     mut r: BufReader<R>,
     host: HostApi,
     tail: StderrTail,
     done: watch::Sender<bool>,
 ) {
+    let mut window = std::time::Instant::now();
+    let (mut logged, mut dropped) = (0u32, 0u64);
+    let mut read = 0u32;
     while let Ok(Some(line)) = read_line_capped(&mut r).await {
+        read = read.wrapping_add(1);
+        if read % 256 == 0 {
+            tokio::task::yield_now().await;
+        }
         if line.trim().is_empty() {
             continue;
         }
         tail.push(&line);
-        log_line(&host, &line);
+        if window.elapsed() >= Duration::from_secs(1) {
+            if dropped > 0 {
+                host.log(
+                    LogLevel::Warning,
+                    &format!("the plugin wrote more than {LOG_LINES_PER_SECOND} stderr lines a second; {dropped} were not logged"),
+                );
+            }
+            window = std::time::Instant::now();
+            (logged, dropped) = (0, 0);
+        }
+        if logged < LOG_LINES_PER_SECOND {
+            logged += 1;
+            log_line(&host, &line);
+        } else {
+            dropped += 1;
+        }
     }
     done.send_replace(true);
 }

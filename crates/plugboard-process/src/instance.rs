@@ -181,10 +181,9 @@ async fn watch_session(inner: Arc<Inner>, session: Arc<dyn Session>) {
                 sup.given_up = Some(reason.clone());
                 sup.down = None;
                 drop(sup);
-                inner.host.report_health(HealthReport::new(
-                    Health::Unhealthy,
-                    reason.clone(),
-                ));
+                inner
+                    .host
+                    .report_health(HealthReport::new(Health::Unhealthy, reason.clone()));
                 inner.host.report_failure(reason);
                 return;
             }
@@ -218,7 +217,10 @@ async fn watch_session(inner: Arc<Inner>, session: Arc<dyn Session>) {
                         *inner.current.write() = Some(session.clone());
                         inner.host.log(
                             LogLevel::Warning,
-                            &format!("restarted the plugin's process (pid {})", session.child().pid),
+                            &format!(
+                                "restarted the plugin's process (pid {})",
+                                session.child().pid
+                            ),
                         );
                         inner.host.report_health(HealthReport::new(
                             Health::Healthy,
@@ -241,21 +243,30 @@ async fn watch_session(inner: Arc<Inner>, session: Arc<dyn Session>) {
                 clean_exit = false;
             }
         }
-        inner.host.log(LogLevel::Error, &format!("restart failed: {what}"));
+        inner
+            .host
+            .log(LogLevel::Error, &format!("restart failed: {what}"));
     }
 }
 
 /// Exponential backoff with jitter: a crash loop neither spins nor restarts in lockstep with
 /// other plugins.
 fn backoff(attempt: usize) -> Duration {
-    let exp = u32::try_from(attempt.saturating_sub(1)).unwrap_or(u32::MAX).min(16);
+    let exp = u32::try_from(attempt.saturating_sub(1))
+        .unwrap_or(u32::MAX)
+        .min(16);
     let base = FIRST_BACKOFF.saturating_mul(1 << exp).min(MAX_BACKOFF);
     let jitter = rand::rng().random_range(0.5..=1.0);
     base.mul_f64(jitter)
 }
 
 /// How a call ended when the process may have died under it.
-async fn crashed(session: &dyn Session, plugin: &str, method: &str, status: ExitStatus) -> CallError {
+async fn crashed(
+    session: &dyn Session,
+    plugin: &str,
+    method: &str,
+    status: ExitStatus,
+) -> CallError {
     session
         .child()
         .drain_stderr(Duration::from_millis(200))

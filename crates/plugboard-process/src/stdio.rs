@@ -58,7 +58,12 @@ impl Launcher for StdioLauncher {
         });
         let (tx, rx) = mpsc::channel::<Vec<u8>>(64);
         tokio::spawn(write_loop(stdin, rx));
-        tokio::spawn(read_loop(pipes.stdout, shared.clone(), tx.clone(), child.pid));
+        tokio::spawn(read_loop(
+            pipes.stdout,
+            shared.clone(),
+            tx.clone(),
+            child.pid,
+        ));
         Ok(Box::new(StdioSession {
             shared,
             child,
@@ -163,7 +168,10 @@ fn handle_frame(shared: &Arc<Shared>, tx: &mpsc::Sender<Vec<u8>>, frame: &[u8]) 
             } else {
                 shared.host.log(
                     LogLevel::Warning,
-                    &format!("ignored a result for call {}, which is not in flight", result.id),
+                    &format!(
+                        "ignored a result for call {}, which is not in flight",
+                        result.id
+                    ),
                 );
             }
         }
@@ -179,8 +187,10 @@ fn handle_frame(shared: &Arc<Shared>, tx: &mpsc::Sender<Vec<u8>>, frame: &[u8]) 
                     (k.clone(), v)
                 })
                 .collect();
-            let fields: Vec<(&str, &str)> =
-                values.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let fields: Vec<(&str, &str)> = values
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
             shared
                 .host
                 .log_with(child::level(log.level), &log.message, &fields);
@@ -240,7 +250,8 @@ async fn serve_host_call(host: &HostApi, call: &frame::HostCall) -> HostResult {
 }
 
 fn run_host_request(host: &HostApi, request: HostRequest) -> Result<HostReply, CallError> {
-    let storage_err = |e: plugboard_core::StorageError| CallError::plugin(host.id().as_str(), e.to_string());
+    let storage_err =
+        |e: plugboard_core::StorageError| CallError::plugin(host.id().as_str(), e.to_string());
     Ok(match request {
         HostRequest::StorageGet { key } => {
             HostReply::StorageGet(host.storage()?.get(key.as_bytes()).map_err(storage_err)?)
@@ -252,7 +263,9 @@ fn run_host_request(host: &HostApi, request: HostRequest) -> Result<HostReply, C
             HostReply::StoragePut
         }
         HostRequest::StorageDelete { key } => HostReply::StorageDelete(
-            host.storage()?.delete(key.as_bytes()).map_err(storage_err)?,
+            host.storage()?
+                .delete(key.as_bytes())
+                .map_err(storage_err)?,
         ),
         HostRequest::StorageList { prefix } => HostReply::StorageList(
             host.storage()?
@@ -366,9 +379,10 @@ impl Session for StdioSession {
         if let Some(why) = self.shared.broken.lock().clone() {
             return Err(CallError::plugin(&self.shared.id, why));
         }
-        let permits = self.permits.lock().clone().ok_or_else(|| {
-            CallError::plugin(&self.shared.id, "it has not answered `hello` yet")
-        })?;
+        let permits =
+            self.permits.lock().clone().ok_or_else(|| {
+                CallError::plugin(&self.shared.id, "it has not answered `hello` yet")
+            })?;
         let _permit = permits
             .acquire_owned()
             .await

@@ -152,7 +152,8 @@ impl pb::host_api_server::HostApi for HostService {
     ) -> Result<Response<pb::Empty>, Status> {
         let r = req.into_inner();
         if let Some(health) = health_of(r.status) {
-            self.host.report_health(HealthReport::new(health, r.message));
+            self.host
+                .report_health(HealthReport::new(health, r.message));
         }
         Ok(Response::new(pb::Empty {}))
     }

@@ -16,8 +16,8 @@ use plugboard_core::{CallError, Event, HealthReport, HostApi, PluginError};
 use plugboard_protocol::grpc::go_plugin::grpc_controller_client::GrpcControllerClient;
 use plugboard_protocol::grpc::go_plugin::grpc_stdio_client::GrpcStdioClient;
 use plugboard_protocol::grpc::go_plugin::stdio_data::Channel as StdioChannel;
-use plugboard_protocol::grpc::health::health_client::HealthClient;
 use plugboard_protocol::grpc::health::health_check_response::ServingStatus;
+use plugboard_protocol::grpc::health::health_client::HealthClient;
 use plugboard_protocol::grpc::health::HealthCheckRequest;
 use plugboard_protocol::grpc::plugboard as pb;
 use plugboard_protocol::grpc::plugboard::plugin_client::PluginClient;
@@ -54,7 +54,10 @@ impl Launcher for GrpcLauncher {
     async fn launch(&self) -> Result<Box<dyn Session>, ProcessError> {
         let reattach = self.reattach.lock().take();
         if let Some(cfg) = reattach {
-            return self.reattach(cfg).await.map(|s| Box::new(s) as Box<dyn Session>);
+            return self
+                .reattach(cfg)
+                .await
+                .map(|s| Box::new(s) as Box<dyn Session>);
         }
         self.spawn().await.map(|s| Box::new(s) as Box<dyn Session>)
     }
@@ -67,13 +70,12 @@ impl GrpcLauncher {
 
     async fn spawn(&self) -> Result<GrpcSession, ProcessError> {
         let s = &self.settings;
-        let socket_dir = SocketDir::new(self.host.id().as_str()).map_err(|e| {
-            ProcessError::Connect {
+        let socket_dir =
+            SocketDir::new(self.host.id().as_str()).map_err(|e| ProcessError::Connect {
                 plugin: self.id(),
                 message: format!("cannot create a socket directory: {e}"),
                 stderr: String::new(),
-            }
-        })?;
+            })?;
         let (key, value) = s.cookie();
         let env = HandshakeEnv::builder(key, value)
             .protocol_versions(s.versions())
@@ -244,7 +246,8 @@ impl GrpcLauncher {
                 return Err(fail(
                     format!(
                         "its health service reports {:?} for service \"plugin\" instead of SERVING",
-                        ServingStatus::try_from(r.get_ref().status).unwrap_or(ServingStatus::Unknown)
+                        ServingStatus::try_from(r.get_ref().status)
+                            .unwrap_or(ServingStatus::Unknown)
                     ),
                     child,
                 ))
@@ -283,7 +286,9 @@ impl GrpcLauncher {
             Err(e) => {
                 self.host.log(
                     LogLevel::Warning,
-                    &format!("the plugin's GRPCBroker is unusable, so it cannot call the host API: {e}"),
+                    &format!(
+                        "the plugin's GRPCBroker is unusable, so it cannot call the host API: {e}"
+                    ),
                 );
                 None
             }

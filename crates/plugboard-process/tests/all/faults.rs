@@ -44,7 +44,10 @@ async fn a_plugin_that_prints_garbage_is_refused_with_the_line_quoted() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_plugin_that_serves_a_version_not_offered_is_refused_with_both() {
     let reason = start_failure("wrong-version", "  handshake: {cookie_key: PLUGBOARD_PLUGIN, cookie_value: d3b2c1a0-plugboard, versions: [1, 2]}\n").await;
-    assert!(reason.contains("application protocol version 7"), "{reason}");
+    assert!(
+        reason.contains("application protocol version 7"),
+        "{reason}"
+    );
     assert!(reason.contains("1, 2"), "{reason}");
 }
 
@@ -73,7 +76,9 @@ async fn a_plugin_that_floods_stderr_still_answers() {
     let host = f.start().await;
     for i in 0..20 {
         let payload = format!("call {i}");
-        let reply = within(10, host.call("noisy", "echo", payload.as_bytes())).await.unwrap();
+        let reply = within(10, host.call("noisy", "echo", payload.as_bytes()))
+            .await
+            .unwrap();
         assert_eq!(reply, payload.as_bytes());
     }
     assert_eq!(host.call("noisy", "noise", b"5000").await.unwrap(), b"5000");
@@ -86,7 +91,10 @@ async fn a_call_that_hangs_meets_its_deadline_and_the_plugin_goes_on() {
     f.probe("slow", "  call_timeout: 300ms\n", "");
     let host = f.start().await;
     let began = Instant::now();
-    match within(10, host.call("slow", "sleep", b"")).await.unwrap_err() {
+    match within(10, host.call("slow", "sleep", b""))
+        .await
+        .unwrap_err()
+    {
         CallError::Timeout { millis, .. } => assert_eq!(millis, 300),
         other => panic!("unexpected {other:?}"),
     }

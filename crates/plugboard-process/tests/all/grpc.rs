@@ -12,10 +12,18 @@ async fn a_rust_plugin_is_loaded_called_and_uses_the_host_api() {
     let f = Fixture::new();
     f.probe("probe", "", STORAGE);
     let host = f.start().await;
-    assert_eq!(host.state("probe"), Some(PluginState::Active), "{:?}", host.status("probe"));
+    assert_eq!(
+        host.state("probe"),
+        Some(PluginState::Active),
+        "{:?}",
+        host.status("probe")
+    );
 
     assert_eq!(host.call("probe", "echo", b"hi").await.unwrap(), b"hi");
-    assert_eq!(host.call("probe", "upper", b"shout").await.unwrap(), b"SHOUT");
+    assert_eq!(
+        host.call("probe", "upper", b"shout").await.unwrap(),
+        b"SHOUT"
+    );
     // The counter lives in the host's storage, reached through the broker.
     assert_eq!(host.call("probe", "count", b"").await.unwrap(), b"1");
     assert_eq!(host.call("probe", "count", b"").await.unwrap(), b"2");
@@ -41,7 +49,10 @@ async fn a_rust_plugin_is_loaded_called_and_uses_the_host_api() {
         .parse()
         .unwrap();
     within(30, host.stop()).await;
-    assert!(gone(pid).await, "the plugin process {pid} outlived the host's stop");
+    assert!(
+        gone(pid).await,
+        "the plugin process {pid} outlived the host's stop"
+    );
 
     let log = host.read_log("probe").unwrap();
     // Its stderr line ([INFO] prefix) and its host-API log record are both in its log.
@@ -72,7 +83,10 @@ async fn a_grandchild_is_killed_with_the_group_on_stop() {
         .unwrap();
     assert!(crate::support::alive(grandchild));
     within(30, host.stop()).await;
-    assert!(gone(grandchild).await, "grandchild {grandchild} survived the stop");
+    assert!(
+        gone(grandchild).await,
+        "grandchild {grandchild} survived the stop"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -84,7 +98,10 @@ async fn a_plugin_is_reattached_from_its_reattach_config() {
     // Start the probe by hand, as a debugger would, and read its handshake.
     let dir = tempfile::tempdir().unwrap();
     let mut child = tokio::process::Command::new(crate::support::probe())
-        .env(plugboard_process::DEFAULT_COOKIE_KEY, plugboard_process::DEFAULT_COOKIE_VALUE)
+        .env(
+            plugboard_process::DEFAULT_COOKIE_KEY,
+            plugboard_process::DEFAULT_COOKIE_VALUE,
+        )
         .env("PLUGIN_UNIX_SOCKET_DIR", dir.path())
         .stdout(std::process::Stdio::piped())
         .kill_on_drop(true)
@@ -109,14 +126,20 @@ async fn a_plugin_is_reattached_from_its_reattach_config() {
     )
     .unwrap();
     let host = f
-        .builder()
+        .bare_builder()
         .runtime(Arc::new(ProcessRuntime::new().reattach("attached", config)))
         .build()
         .unwrap();
     within(30, host.start()).await.unwrap();
-    assert_eq!(host.call("attached", "echo", b"again").await.unwrap(), b"again");
+    assert_eq!(
+        host.call("attached", "echo", b"again").await.unwrap(),
+        b"again"
+    );
     let pid = host.call("attached", "pid", b"").await.unwrap();
-    assert_eq!(String::from_utf8(pid).unwrap(), child.id().unwrap().to_string());
+    assert_eq!(
+        String::from_utf8(pid).unwrap(),
+        child.id().unwrap().to_string()
+    );
     within(30, host.stop()).await;
     // The host asked it to shut down; it exits on its own.
     let status = within(10, child.wait()).await.unwrap();

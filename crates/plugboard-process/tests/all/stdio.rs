@@ -58,10 +58,23 @@ async fn a_python_script_is_a_plugin() {
         return;
     }
     let f = Fixture::new();
-    f.script("upper", UPPER, "  protocol: stdio\n", "permissions:\n  storage: true\n");
+    f.script(
+        "upper",
+        UPPER,
+        "  protocol: stdio\n",
+        "permissions:\n  storage: true\n",
+    );
     let host = f.start().await;
-    assert_eq!(host.state("upper"), Some(PluginState::Active), "{:?}", host.status("upper"));
-    let reply = host.call("upper", "upper", br#"{"text":"hello"}"#).await.unwrap();
+    assert_eq!(
+        host.state("upper"),
+        Some(PluginState::Active),
+        "{:?}",
+        host.status("upper")
+    );
+    let reply = host
+        .call("upper", "upper", br#"{"text":"hello"}"#)
+        .await
+        .unwrap();
     assert_eq!(reply, br#"{"text":"HELLO"}"#);
     assert_eq!(host.call("upper", "count", b"").await.unwrap(), b"1");
     assert_eq!(host.call("upper", "count", b"").await.unwrap(), b"2");
@@ -84,7 +97,7 @@ async fn a_script_that_never_answers_hello_fails_with_the_timeout() {
     f.script(
         "mute",
         "#!/usr/bin/env python3\nimport sys, time\nprint('thinking', file=sys.stderr, flush=True)\ntime.sleep(600)\n",
-        "  protocol: stdio\n  start_timeout: 500ms\n  restart: {policy: never}\n",
+        "  protocol: stdio\n  start_timeout: 2s\n  restart: {policy: never}\n",
         "",
     );
     let host = f.start().await;

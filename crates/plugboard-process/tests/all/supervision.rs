@@ -17,7 +17,11 @@ async fn pid_of(host: &plugboard_core::Host, id: &str) -> u32 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_during_a_stream_of_calls_then_the_plugin_is_back() {
     let f = Fixture::new();
-    f.probe("victim", "  restart: {policy: on-failure, max: 5, window: 1m}\n", "");
+    f.probe(
+        "victim",
+        "  restart: {policy: on-failure, max: 5, window: 1m}\n",
+        "",
+    );
     let host = Arc::new(f.start().await);
     let first = pid_of(&host, "victim").await;
 
@@ -33,7 +37,9 @@ async fn kill_9_during_a_stream_of_calls_then_the_plugin_is_back() {
                     Err(e) => {
                         let shown = e.to_string();
                         assert!(
-                            shown.contains("SIGKILL") || shown.contains("being restarted") || shown.contains("its process"),
+                            shown.contains("SIGKILL")
+                                || shown.contains("being restarted")
+                                || shown.contains("its process"),
                             "an unclear error: {shown}"
                         );
                     }
@@ -58,7 +64,10 @@ async fn kill_9_during_a_stream_of_calls_then_the_plugin_is_back() {
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    assert_ne!(second, first, "the plugin did not come back in a new process");
+    assert_ne!(
+        second, first,
+        "the plugin did not come back in a new process"
+    );
     assert_eq!(host.state("victim"), Some(PluginState::Active));
     assert_eq!(host.call("victim", "echo", b"back").await.unwrap(), b"back");
     let log = host.read_log("victim").unwrap();
@@ -73,7 +82,10 @@ async fn a_call_in_flight_when_the_process_dies_gets_a_crash_error() {
     f.probe("dies", "  restart: {policy: never}\n", "");
     let host = f.start().await;
     let failed = state_waiter(&host, "dies", PluginState::Failed);
-    match within(10, host.call("dies", "exit", b"")).await.unwrap_err() {
+    match within(10, host.call("dies", "exit", b""))
+        .await
+        .unwrap_err()
+    {
         CallError::Crashed { message, .. } => {
             assert!(message.contains("exited with status 3"), "{message}")
         }
@@ -88,7 +100,11 @@ async fn a_call_in_flight_when_the_process_dies_gets_a_crash_error() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn too_many_crashes_fail_the_plugin_and_tell_its_dependents() {
     let f = Fixture::new();
-    f.probe("flaky", "  restart: {policy: always, max: 2, window: 1m}\n", "");
+    f.probe(
+        "flaky",
+        "  restart: {policy: always, max: 2, window: 1m}\n",
+        "",
+    );
     f.probe("user", "", "requires:\n  flaky: '*'\n");
     let host = f.start().await;
     let failed = state_waiter(&host, "flaky", PluginState::Failed);
@@ -105,9 +121,15 @@ async fn too_many_crashes_fail_the_plugin_and_tell_its_dependents() {
     }
     assert_eq!(crashes, 3);
     let reason = within(30, failed).await.unwrap().unwrap();
-    assert!(reason.contains("more than process.restart.max (2)"), "{reason}");
+    assert!(
+        reason.contains("more than process.restart.max (2)"),
+        "{reason}"
+    );
     assert!(reason.contains("exited with status 3"), "{reason}");
     let told = host.read_log("user").unwrap();
-    assert!(told.contains("plugin flaky, which this plugin depends on, failed"), "{told}");
+    assert!(
+        told.contains("plugin flaky, which this plugin depends on, failed"),
+        "{told}"
+    );
     host.stop().await;
 }

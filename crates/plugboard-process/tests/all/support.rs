@@ -38,7 +38,15 @@ pub(crate) fn probe() -> PathBuf {
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
             let status = Command::new(cargo)
                 .current_dir(workspace())
-                .args(["build", "--quiet", "-p", "plugboard-process", "--example", "process_probe", "--target-dir"])
+                .args([
+                    "build",
+                    "--quiet",
+                    "-p",
+                    "plugboard-process",
+                    "--example",
+                    "process_probe",
+                    "--target-dir",
+                ])
                 .arg(&target)
                 .status()
                 .expect("cargo runs");
@@ -83,7 +91,8 @@ impl Fixture {
         fs::write(
             dir.join("plugin.yaml"),
             format!(
-                "id: {id}\nversion: 1.0.0\nruntime: process\nentry: bin/plugin\n{extra}process:\n  start_timeout: 10s\n{process}"
+                "id: {id}\nversion: 1.0.0\nruntime: process\nentry: bin/plugin\n{extra}process:\n{}",
+                with_default_timeout(process)
             ),
         )
         .unwrap();
@@ -105,23 +114,37 @@ impl Fixture {
         fs::write(
             dir.join("plugin.yaml"),
             format!(
-                "id: {id}\nversion: 1.0.0\nruntime: process\nentry: bin/plugin\n{extra}process:\n  start_timeout: 10s\n{process}"
+                "id: {id}\nversion: 1.0.0\nruntime: process\nentry: bin/plugin\n{extra}process:\n{}",
+                with_default_timeout(process)
             ),
         )
         .unwrap();
     }
 
     pub(crate) fn builder(&self) -> HostBuilder {
+        self.bare_builder().runtime(Arc::new(ProcessRuntime::new()))
+    }
+
+    /// A builder with no process runtime registered yet.
+    pub(crate) fn bare_builder(&self) -> HostBuilder {
         Host::builder()
             .config_file(self.dir.path().join("config.yaml"))
             .unwrap()
-            .runtime(Arc::new(ProcessRuntime::new()))
     }
 
     pub(crate) async fn start(&self) -> Host {
         let host = self.builder().build().unwrap();
         within(60, host.start()).await.unwrap();
         host
+    }
+}
+
+/// `process` settings with a 10 s start timeout unless they set one.
+fn with_default_timeout(process: &str) -> String {
+    if process.contains("start_timeout") {
+        process.to_owned()
+    } else {
+        format!("  start_timeout: 10s\n{process}")
     }
 }
 
@@ -155,7 +178,10 @@ pub(crate) async fn gone(pid: u32) -> bool {
 
 /// Sends SIGKILL to `pid`.
 pub(crate) fn kill9(pid: u32) {
-    let status = Command::new("kill").args(["-9", &pid.to_string()]).status().unwrap();
+    let status = Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
 }
 

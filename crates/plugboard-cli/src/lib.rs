@@ -4,6 +4,16 @@
 //! Exit codes: 0 on success, 1 on a runtime failure (a plugin failed, a call failed), 2 on
 //! invalid input or usage.
 
+/// `writeln!` for command output: a closed stdout (a pipe into `head`) is not an error worth
+/// reporting, and a `Vec<u8>` (output sent over the control socket) cannot fail.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! out {
+    ($o:expr, $($arg:tt)*) => {{
+        let _ = writeln!($o, $($arg)*);
+    }};
+}
+
 mod commands;
 mod output;
 mod progress;

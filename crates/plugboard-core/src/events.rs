@@ -87,8 +87,9 @@ impl Subscription {
 #[derive(Debug)]
 struct Subscriber {
     patterns: Vec<String>,
-    /// The plugin that subscribed, so its subscriptions end when it stops.
-    owner: Option<PluginId>,
+    /// The plugin (and its generation) that subscribed, so its subscriptions end when it
+    /// stops, and a successor's survive.
+    owner: Option<(PluginId, u64)>,
     tx: mpsc::Sender<Arc<Event>>,
 }
 
@@ -100,7 +101,7 @@ pub(crate) struct EventBus {
 }
 
 impl EventBus {
-    pub(crate) fn subscribe(&self, pattern: &str, owner: Option<PluginId>) -> Subscription {
+    pub(crate) fn subscribe(&self, pattern: &str, owner: Option<(PluginId, u64)>) -> Subscription {
         self.subscribe_many(vec![pattern.to_owned()], owner)
     }
 
@@ -108,7 +109,7 @@ impl EventBus {
     pub(crate) fn subscribe_many(
         &self,
         patterns: Vec<String>,
-        owner: Option<PluginId>,
+        owner: Option<(PluginId, u64)>,
     ) -> Subscription {
         let (tx, rx) = mpsc::channel(SUBSCRIBER_QUEUE);
         self.subscribers.write().push(Subscriber {
@@ -119,10 +120,11 @@ impl EventBus {
         Subscription { rx }
     }
 
-    pub(crate) fn unsubscribe_owner(&self, owner: &PluginId) {
-        self.subscribers
-            .write()
-            .retain(|s| s.owner.as_ref() != Some(owner));
+    pub(crate) fn unsubscribe_owner(&self, owner: &PluginId, generation: u64) {
+        self.subscribers.write().retain(|s| match &s.owner {
+            Some((id, g)) => !(id == owner && *g == generation),
+            None => true,
+        });
     }
 
     /// Delivers `event` to every matching subscriber without waiting: a full queue drops the

@@ -14,6 +14,7 @@ use std::future::Future;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
 use futures::future::{self, Either, FutureExt};
 
 use plugboard_manifest::{Cardinality, Codec, ExtensionPointDecl, PluginId};
@@ -21,7 +22,7 @@ use semver::Version;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::host::{HostInner, Slot};
+use crate::host::{HostInner, Route, Table};
 use crate::{CallError, Error, Host, PluginState};
 
 /// The declaration of an extension point.
@@ -107,27 +108,48 @@ impl Implementation {
     }
 }
 
-#[derive(Debug)]
+/// A point and its implementations at one moment.
 pub(crate) struct PointEntry {
     pub(crate) point: ExtensionPoint,
     /// Sorted by priority, highest first.
     pub(crate) impls: Vec<Implementation>,
+    /// The implementers' routes, in the same order as `impls`.
+    routes: Vec<Arc<Route>>,
 }
 
 impl PointEntry {
-    pub(crate) fn new(point: ExtensionPoint, impls: Vec<(PluginId, i32, Vec<String>)>) -> Self {
+    /// The entry for `point`, implemented by `impls`, routed through `table`'s routes.
+    pub(crate) fn new(
+        point: ExtensionPoint,
+        impls: Vec<(PluginId, i32, Vec<String>)>,
+        table: &Table,
+    ) -> Self {
+        let (impls, routes) = impls
+            .into_iter()
+            .filter_map(|(plugin, priority, methods)| {
+                let route = table.routes.get(&plugin)?.clone();
+                Some((
+                    Implementation {
+                        plugin,
+                        priority,
+                        methods,
+                    },
+                    route,
+                ))
+            })
+            .unzip();
         Self {
             point,
-            impls: impls
-                .into_iter()
-                .map(|(plugin, priority, methods)| Implementation {
-                    plugin,
-                    priority,
-                    methods,
-                })
-                .collect(),
+            impls,
+            routes,
         }
     }
+}
+
+/// Where a point's handles look for its current implementations: replaced when hot reload
+/// changes who implements it, so that a handle taken before sees the plugins added after.
+pub(crate) struct PointCell {
+    pub(crate) entry: ArcSwap<PointEntry>,
 }
 
 impl Host {
@@ -136,21 +158,17 @@ impl Host {
     /// # Errors
     /// [`Error::UnknownPoint`] when neither the application nor any plugin declares it.
     pub fn point(&self, id: &str) -> Result<PointHandle, Error> {
-        let entry = self
+        let cell = self
             .inner
+            .table
+            .load()
             .points
             .get(id)
             .ok_or_else(|| Error::UnknownPoint(id.to_owned()))?
             .clone();
-        let slots = entry
-            .impls
-            .iter()
-            .filter_map(|i| self.inner.slots.get(&i.plugin).cloned())
-            .collect();
         Ok(PointHandle {
             host: self.inner.clone(),
-            entry,
-            slots,
+            cell,
         })
     }
 
@@ -158,9 +176,11 @@ impl Host {
     pub fn points(&self) -> Vec<ExtensionPoint> {
         let mut v: Vec<ExtensionPoint> = self
             .inner
+            .table
+            .load()
             .points
             .values()
-            .map(|p| p.point.clone())
+            .map(|p| p.entry.load().point.clone())
             .collect();
         v.sort_by(|a, b| a.id.cmp(&b.id));
         v
@@ -170,13 +190,17 @@ impl Host {
     pub fn provided_by(&self, id: &str) -> Vec<(String, Implementation)> {
         let mut v: Vec<(String, Implementation)> = self
             .inner
+            .table
+            .load()
             .points
             .values()
             .flat_map(|p| {
+                let p = p.entry.load_full();
                 p.impls
                     .iter()
                     .filter(|i| i.plugin.as_str() == id)
                     .map(|i| (p.point.id.clone(), i.clone()))
+                    .collect::<Vec<_>>()
             })
             .collect();
         v.sort_by(|a, b| a.0.cmp(&b.0));
@@ -184,49 +208,55 @@ impl Host {
     }
 }
 
-/// A handle on one extension point. Cheap to clone; keep it to call a point repeatedly.
+/// A handle on one extension point. Cheap to clone; keep it to call a point repeatedly. It
+/// follows hot reload: plugins added later that implement the point are called too.
 #[derive(Clone)]
 pub struct PointHandle {
     host: Arc<HostInner>,
-    entry: Arc<PointEntry>,
-    /// The implementers' slots, in the same order as `entry.impls`.
-    slots: Vec<Arc<Slot>>,
+    cell: Arc<PointCell>,
 }
 
 impl fmt::Debug for PointHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let entry = self.cell.entry.load();
         f.debug_struct("PointHandle")
-            .field("point", &self.entry.point.id)
-            .field("implementations", &self.entry.impls)
+            .field("point", &entry.point.id)
+            .field("implementations", &entry.impls)
             .finish()
     }
 }
 
+/// Whether `route`'s plugin can take `method` of `i` now: active, or lazy and not started.
+fn eligible(i: &Implementation, route: &Route, method: &str) -> bool {
+    if !i.has(method) {
+        return false;
+    }
+    let slot = route.slot.load();
+    // The `active` flag first: it spares the status lock on every call.
+    slot.active.load(Ordering::Acquire) || (slot.is_lazy() && slot.state() == PluginState::Resolved)
+}
+
 impl PointHandle {
     /// The point's declaration.
-    pub fn point(&self) -> &ExtensionPoint {
-        &self.entry.point
+    pub fn point(&self) -> ExtensionPoint {
+        self.cell.entry.load().point.clone()
     }
 
     /// Every implementation, highest priority first, whatever its plugin's state.
-    pub fn implementations(&self) -> &[Implementation] {
-        &self.entry.impls
+    pub fn implementations(&self) -> Vec<Implementation> {
+        self.cell.entry.load().impls.clone()
     }
 
-    /// The implementations that can take `method` now (active, or lazy and not yet started),
-    /// highest priority first.
-    fn eligible<'a>(&'a self, method: &'a str) -> impl Iterator<Item = &'a Arc<Slot>> + 'a {
-        self.entry
+    /// The routes of the implementations that can take `method` now, highest priority first.
+    fn eligible(&self, method: &str) -> Vec<(PluginId, Arc<Route>)> {
+        let entry = self.cell.entry.load();
+        entry
             .impls
             .iter()
-            .zip(&self.slots)
-            .filter(move |(i, slot)| {
-                // The `active` flag first: it spares the status lock on every call.
-                i.has(method)
-                    && (slot.active.load(Ordering::Acquire)
-                        || (slot.is_lazy() && slot.state() == PluginState::Resolved))
-            })
-            .map(|(_, s)| s)
+            .zip(&entry.routes)
+            .filter(|(i, r)| eligible(i, r, method))
+            .map(|(i, r)| (i.plugin.clone(), r.clone()))
+            .collect()
     }
 
     /// Calls `method` on the implementation by plugin `plugin`.
@@ -239,22 +269,25 @@ impl PointHandle {
         method: &str,
         payload: &[u8],
     ) -> Result<Vec<u8>, CallError> {
-        let found = self
-            .entry
-            .impls
-            .iter()
-            .zip(&self.slots)
-            .find(|(i, _)| i.plugin.as_str() == plugin);
+        let found = {
+            let entry = self.cell.entry.load();
+            entry
+                .impls
+                .iter()
+                .zip(&entry.routes)
+                .find(|(i, _)| i.plugin.as_str() == plugin)
+                .map(|(i, r)| (i.has(method), r.clone()))
+        };
         match found {
-            Some((i, slot)) if i.has(method) => slot.call(&self.host, method, payload).await,
-            Some(_) => Err(CallError::UnknownMethod {
+            Some((true, route)) => route.call(&self.host, method, payload).await,
+            Some((false, _)) => Err(CallError::UnknownMethod {
                 plugin: plugin.to_owned(),
                 method: method.to_owned(),
                 known: Vec::new(),
             }),
             None => Err(CallError::Denied(format!(
                 "plugin {plugin} does not implement extension point {}",
-                self.entry.point.id
+                self.cell.entry.load().point.id
             ))),
         }
     }
@@ -269,13 +302,19 @@ impl PointHandle {
         method: &'a str,
         payload: &'a [u8],
     ) -> impl Future<Output = Result<(PluginId, Vec<u8>), CallError>> + Send + 'a {
-        // A plain future over the slot's `Reply`, not an `async fn`: a builtin implementation's
+        // A plain future over the route's `Reply`, not an `async fn`: a builtin implementation's
         // ready reply completes on the first poll without a state machine to build and move.
-        match self.eligible(method).next() {
-            Some(slot) => Either::Left(
-                slot.call(&self.host, method, payload)
-                    .map(move |r| r.map(|out| (slot.descriptor.id().clone(), out))),
-            ),
+        let found = {
+            let entry = self.cell.entry.load();
+            entry
+                .impls
+                .iter()
+                .zip(&entry.routes)
+                .find(|(i, r)| eligible(i, r, method))
+                .map(|(i, r)| (i.plugin.clone(), r.call(&self.host, method, payload)))
+        };
+        match found {
+            Some((id, reply)) => Either::Left(reply.map(move |r| r.map(|out| (id, out)))),
             None => Either::Right(future::ready(Err(self.none_available(method)))),
         }
     }
@@ -286,10 +325,11 @@ impl PointHandle {
         method: &str,
         payload: &[u8],
     ) -> Vec<(PluginId, Result<Vec<u8>, CallError>)> {
-        let mut out = Vec::with_capacity(self.slots.len());
-        for slot in self.eligible(method) {
-            let r = slot.call(&self.host, method, payload).await;
-            out.push((slot.descriptor.id().clone(), r));
+        let eligible = self.eligible(method);
+        let mut out = Vec::with_capacity(eligible.len());
+        for (id, route) in eligible {
+            let r = route.call(&self.host, method, payload).await;
+            out.push((id, r));
         }
         out
     }
@@ -305,10 +345,10 @@ impl PointHandle {
         method: &str,
         payload: &[u8],
     ) -> Result<Option<(PluginId, Vec<u8>)>, CallError> {
-        for slot in self.eligible(method) {
-            let out = slot.call(&self.host, method, payload).await?;
+        for (id, route) in self.eligible(method) {
+            let out = route.call(&self.host, method, payload).await?;
             if !self.is_empty_result(&out) {
-                return Ok(Some((slot.descriptor.id().clone(), out)));
+                return Ok(Some((id, out)));
             }
         }
         Ok(None)
@@ -363,13 +403,14 @@ impl PointHandle {
     }
 
     fn none_available(&self, method: &str) -> CallError {
+        let entry = self.cell.entry.load();
         CallError::Denied(format!(
             "no active plugin implements {} method {method:?} (implementations: {})",
-            self.entry.point.id,
-            if self.entry.impls.is_empty() {
+            entry.point.id,
+            if entry.impls.is_empty() {
                 "none".to_owned()
             } else {
-                self.entry
+                entry
                     .impls
                     .iter()
                     .map(|i| i.plugin.to_string())
@@ -379,18 +420,23 @@ impl PointHandle {
         ))
     }
 
+    fn codec(&self) -> Codec {
+        self.cell.entry.load().point.codec
+    }
+
     fn is_empty_result(&self, out: &[u8]) -> bool {
+        let codec = self.codec();
         out.is_empty()
-            || (self.entry.point.codec == Codec::Json && out.trim_ascii() == b"null")
-            || (self.entry.point.codec == Codec::Msgpack && out == [0xc0])
+            || (codec == Codec::Json && out.trim_ascii() == b"null")
+            || (codec == Codec::Msgpack && out == [0xc0])
     }
 
     fn encode<I: Serialize + ?Sized>(&self, method: &str, input: &I) -> Result<Vec<u8>, CallError> {
-        encode(self.entry.point.codec, method, input)
+        encode(self.codec(), method, input)
     }
 
     fn decode<O: DeserializeOwned>(&self, method: &str, bytes: &[u8]) -> Result<O, CallError> {
-        decode(self.entry.point.codec, method, bytes)
+        decode(self.codec(), method, bytes)
     }
 }
 

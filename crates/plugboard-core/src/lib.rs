@@ -65,7 +65,10 @@ pub use discovery::{
 pub use error::{CallError, Error, PluginError, RuntimeError};
 pub use events::{topic_matches, Event, Subscription, STATE_TOPIC, SUBSCRIBER_QUEUE};
 pub use extension::{decode, encode, ExtensionPoint, Implementation, PointHandle};
-pub use host::{Host, HostBuilder, PluginHandle, PluginStatus, StateListener};
+pub use host::{
+    DirChange, Host, HostBuilder, Monitor, PluginHandle, PluginStatus, ReloadError, ReloadEvent,
+    ReloadReport, StateListener, WatchKind, WatchOptions,
+};
 pub use host_api::{
     effective_permissions, read_log, ConfigError, ConfigProblem, ConfigValidator, HostApi,
     PluginLog, PluginStore, Rotation, StorageBackend, StorageError, MAX_KEY_LEN, MAX_VALUE_LEN,

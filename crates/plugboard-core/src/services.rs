@@ -37,6 +37,7 @@ where
 #[derive(Clone)]
 pub struct ServiceHandle {
     provider: PluginId,
+    generation: u64,
     id: Arc<str>,
     service: Arc<dyn Service>,
 }
@@ -81,14 +82,17 @@ impl fmt::Debug for ServiceRegistry {
 }
 
 impl ServiceRegistry {
+    /// Registers `service` under `id` for `provider`'s generation `generation`. A newer
+    /// version of the same provider takes over an id its predecessor registered (hot reload).
     pub(crate) fn register(
         &self,
         provider: &PluginId,
+        generation: u64,
         id: &str,
         service: Arc<dyn Service>,
     ) -> Result<(), CallError> {
         let mut map = self.services.write();
-        if let Some(existing) = map.get(id) {
+        if let Some(existing) = map.get(id).filter(|e| &e.provider != provider) {
             return Err(CallError::Denied(format!(
                 "service {id:?} is already registered by {}; service ids are unique in a host, prefix yours with your plugin id",
                 existing.provider
@@ -99,6 +103,7 @@ impl ServiceRegistry {
             id.clone(),
             ServiceHandle {
                 provider: provider.clone(),
+                generation,
                 id,
                 service,
             },
@@ -106,8 +111,12 @@ impl ServiceRegistry {
         Ok(())
     }
 
-    pub(crate) fn withdraw(&self, provider: &PluginId) {
-        self.services.write().retain(|_, h| &h.provider != provider);
+    /// Withdraws what generation `generation` of `provider` registered; a successor's
+    /// registrations stay.
+    pub(crate) fn withdraw(&self, provider: &PluginId, generation: u64) {
+        self.services
+            .write()
+            .retain(|_, h| !(&h.provider == provider && h.generation == generation));
     }
 
     pub(crate) fn get(&self, id: &str) -> Option<ServiceHandle> {

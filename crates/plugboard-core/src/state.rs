@@ -74,6 +74,8 @@ impl PluginState {
                 | (Loaded | Failed, Unloaded)
                 | (Unloaded | Stopped | Disabled | Failed, Resolved)
                 | (Discovered | Resolved, Disabled)
+                // Stopped because something it requires was removed (hot reload).
+                | (Unloaded | Stopped | Failed, Disabled)
                 | (Loaded | Booted | Active | Stopping, Failed)
                 | (Resolved, Failed)
         )

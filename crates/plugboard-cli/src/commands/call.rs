@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::anyhow;
 use plugboard::PluginState;
 
-use super::{build_host, config_path, read_input};
+use super::{build_host, config_path, control, read_input};
 use crate::progress::StartProgress;
 use crate::{Failure, Outcome, Register};
 
@@ -30,7 +30,19 @@ pub(crate) struct Args {
 
 pub(crate) async fn run(args: Args, global: Option<PathBuf>, register: Register) -> Outcome {
     let path = config_path(None, global)?;
-    let payload = read_input(args.input, args.input_file)?;
+    let payload = read_input(args.input.clone(), args.input_file.clone())?;
+    let request = control::Request::Call {
+        id: args.id.clone(),
+        method: args.method.clone(),
+        payload,
+        json: args.json,
+    };
+    if let Some(done) = control::forward(&path, &request) {
+        return done;
+    }
+    let control::Request::Call { payload, .. } = request else {
+        unreachable!("built above as a call")
+    };
     let host = build_host(&path, register)?;
     if host.descriptor(&args.id).is_none() {
         return Err(Failure::Input(anyhow!(
@@ -54,30 +66,63 @@ pub(crate) async fn run(args: Args, global: Option<PathBuf>, register: Register)
         Err(anyhow!("plugin {} is {state}: {reason}", args.id))
     };
     host.stop().await;
+    write_result(
+        &args.id,
+        &args.method,
+        result,
+        args.json,
+        &mut std::io::stdout().lock(),
+    )
+}
 
-    if args.json {
+/// Calls `method` of plugin `id` on a running host (started lazily if it is lazy), writing the
+/// result to `o` as `call` does.
+pub(crate) async fn render(
+    host: &plugboard::Host,
+    id: &str,
+    method: &str,
+    payload: &[u8],
+    json: bool,
+    o: &mut (dyn Write + Send),
+) -> Outcome {
+    if host.descriptor(id).is_none() {
+        return Err(Failure::Input(anyhow!(
+            "no plugin {id:?} in the running host; `plugboard list` shows the plugins it knows"
+        )));
+    }
+    let result = host.call(id, method, payload).await.map_err(|e| anyhow!(e));
+    write_result(id, method, result, json, o)
+}
+
+fn write_result(
+    id: &str,
+    method: &str,
+    result: anyhow::Result<Vec<u8>>,
+    json: bool,
+    o: &mut dyn Write,
+) -> Outcome {
+    let args = (id, method);
+    if json {
         let body = match &result {
             Ok(out) => serde_json::json!({
-                "plugin": args.id,
-                "method": args.method,
+                "plugin": args.0,
+                "method": args.1,
                 "ok": true,
                 "output": serde_json::from_slice::<serde_json::Value>(out)
                     .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(out).into_owned())),
             }),
             Err(e) => serde_json::json!({
-                "plugin": args.id,
-                "method": args.method,
+                "plugin": args.0,
+                "method": args.1,
                 "ok": false,
                 "error": format!("{e:#}"),
             }),
         };
-        println!("{body}");
+        let _ = writeln!(o, "{body}");
         return result.map(drop).map_err(Failure::Runtime);
     }
     let out = result.map_err(Failure::Runtime)?;
-    let mut stdout = std::io::stdout().lock();
-    stdout
-        .write_all(&out)
-        .and_then(|()| stdout.flush())
+    o.write_all(&out)
+        .and_then(|()| o.flush())
         .map_err(|e| Failure::Runtime(anyhow!("cannot write the result: {e}")))
 }

@@ -1,11 +1,12 @@
 //! `plugboard info`.
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::anyhow;
 use serde_json::json;
 
-use super::{build_host, config_path};
+use super::{build_host, config_path, control};
 use crate::{Failure, Outcome, Register};
 
 /// Arguments of `info`.
@@ -20,19 +21,37 @@ pub(crate) struct Args {
 
 pub(crate) async fn run(args: Args, global: Option<PathBuf>, register: Register) -> Outcome {
     let path = config_path(None, global)?;
+    let request = control::Request::Info {
+        id: args.id.clone(),
+        json: args.json,
+    };
+    if let Some(done) = control::forward(&path, &request) {
+        return done;
+    }
     let host = build_host(&path, register)?;
+    render(&host, &args.id, args.json, &mut std::io::stdout().lock())
+}
+
+/// Writes what `info` shows about plugin `id` of `host` to `o`.
+pub(crate) fn render(host: &plugboard::Host, id: &str, json: bool, o: &mut dyn Write) -> Outcome {
+    let args = Args {
+        id: id.to_owned(),
+        json,
+    };
     let Some(d) = host.descriptor(&args.id) else {
         // Refused at discovery, or listed in the configuration but not installed: `list` shows
         // such rows, so `info` explains them too.
         if let Some(row) = host.statuses().into_iter().find(|s| s.id == args.id) {
             if args.json {
-                println!(
+                out!(
+                    o,
                     "{}",
                     serde_json::to_string_pretty(&row).map_err(|e| Failure::Runtime(e.into()))?
                 );
             } else {
-                println!("{} ({} {})", row.id, row.origin, row.source);
-                println!(
+                out!(o, "{} ({} {})", row.id, row.origin, row.source);
+                out!(
+                    o,
                     "state:       {} ({})",
                     row.state,
                     row.reason.as_deref().unwrap_or("no reason recorded")
@@ -103,25 +122,26 @@ pub(crate) async fn run(args: Args, global: Option<PathBuf>, register: Register)
         "warnings": status.warnings,
     });
     if args.json {
-        println!(
+        out!(
+            o,
             "{}",
             serde_json::to_string_pretty(&info).map_err(|e| Failure::Runtime(e.into()))?
         );
         return Ok(());
     }
-    println!("{} {} ({})", m.id, m.version, m.display_name());
+    out!(o, "{} {} ({})", m.id, m.version, m.display_name());
     if let Some(desc) = &m.description {
-        println!("  {desc}");
+        out!(o, "  {desc}");
     }
-    println!("runtime:     {} (entry {})", m.runtime, m.entry);
-    println!("api:         {}", m.api);
-    println!("source:      {} {}", status.origin, status.source);
+    out!(o, "runtime:     {} (entry {})", m.runtime, m.entry);
+    out!(o, "api:         {}", m.api);
+    out!(o, "source:      {} {}", status.origin, status.source);
     match &status.reason {
-        Some(r) => println!("state:       {} ({r})", status.state),
-        None => println!("state:       {}", status.state),
+        Some(r) => out!(o, "state:       {} ({r})", status.state),
+        None => out!(o, "state:       {}", status.state),
     }
-    println!("activation:  {:?}", m.activation);
-    section("dependencies", info["dependencies"].as_array(), |d| {
+    out!(o, "activation:  {:?}", m.activation);
+    section(o, "dependencies", info["dependencies"].as_array(), |d| {
         format!(
             "{} {}{} -> {}",
             d["id"].as_str().unwrap_or_default(),
@@ -139,7 +159,7 @@ pub(crate) async fn run(args: Args, global: Option<PathBuf>, register: Register)
                 ))
         )
     });
-    section("dependents", info["dependents"].as_array(), |d| {
+    section(o, "dependents", info["dependents"].as_array(), |d| {
         format!(
             "{}{}",
             d["id"].as_str().unwrap_or_default(),
@@ -150,7 +170,7 @@ pub(crate) async fn run(args: Args, global: Option<PathBuf>, register: Register)
             }
         )
     });
-    section("provides", info["provides"].as_array(), |p| {
+    section(o, "provides", info["provides"].as_array(), |p| {
         format!(
             "{} {} priority {}",
             p["point"].as_str().unwrap_or_default(),
@@ -159,55 +179,64 @@ pub(crate) async fn run(args: Args, global: Option<PathBuf>, register: Register)
         )
     });
     if !m.extension_points.is_empty() {
-        println!("extension points:");
+        out!(o, "extension points:");
         for p in &m.extension_points {
-            println!(
+            out!(
+                o,
                 "  {} {} ({:?}, {:?})",
-                p.id, p.version, p.cardinality, p.codec
+                p.id,
+                p.version,
+                p.cardinality,
+                p.codec
             );
         }
     }
     if !m.subscribes.is_empty() {
-        println!("subscribes:  {}", m.subscribes.join(", "));
+        out!(o, "subscribes:  {}", m.subscribes.join(", "));
     }
-    println!(
+    out!(
+        o,
         "permissions: requested {}",
         serde_json::to_string(&m.permissions).unwrap_or_default()
     );
-    println!(
+    out!(
+        o,
         "             granted   {}",
         serde_json::to_string(&granted).unwrap_or_default()
     );
     match host.effective_config(&args.id) {
-        Ok(v) => println!(
+        Ok(v) => out!(
+            o,
             "config:      {}",
             serde_json::to_string_pretty(&v)
                 .unwrap_or_default()
                 .replace('\n', "\n             ")
         ),
-        Err(e) => println!(
+        Err(e) => out!(
+            o,
             "config:      INVALID\n  {}",
             e.to_string().replace('\n', "\n  ")
         ),
     }
     for n in status.shadowed.iter().chain(&status.warnings) {
-        println!("note:        {n}");
+        out!(o, "note:        {n}");
     }
     Ok(())
 }
 
 fn section(
+    o: &mut dyn Write,
     title: &str,
     items: Option<&Vec<serde_json::Value>>,
     line: impl Fn(&serde_json::Value) -> String,
 ) {
     let items = items.map(Vec::as_slice).unwrap_or_default();
     if items.is_empty() {
-        println!("{title}: none");
+        out!(o, "{title}: none");
         return;
     }
-    println!("{title}:");
+    out!(o, "{title}:");
     for i in items {
-        println!("  {}", line(i));
+        out!(o, "  {}", line(i));
     }
 }

@@ -1,10 +1,11 @@
 //! `plugboard list`.
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::anyhow;
 
-use super::{build_host, config_path};
+use super::{build_host, config_path, control};
 use crate::output::status_table;
 use crate::progress::StartProgress;
 use crate::{Failure, Outcome, Register};
@@ -25,6 +26,10 @@ pub(crate) struct Args {
 
 pub(crate) async fn run(args: Args, global: Option<PathBuf>, register: Register) -> Outcome {
     let path = config_path(args.config, global)?;
+    // A running host answers with its live plugins (and versions, after hot reloads).
+    if let Some(done) = control::forward(&path, &control::Request::List { json: args.json }) {
+        return done;
+    }
     let host = build_host(&path, register)?;
     if args.start {
         let progress = StartProgress::begin(&host, "starting");
@@ -37,13 +42,23 @@ pub(crate) async fn run(args: Args, global: Option<PathBuf>, register: Register)
     if args.start {
         host.stop().await;
     }
-    if args.json {
-        println!(
+    render(&statuses, args.json, &mut std::io::stdout().lock())
+}
+
+/// Writes the `list` output for `statuses` to `o`.
+pub(crate) fn render(
+    statuses: &[plugboard::PluginStatus],
+    json: bool,
+    o: &mut dyn Write,
+) -> Outcome {
+    if json {
+        out!(
+            o,
             "{}",
-            serde_json::to_string_pretty(&statuses).map_err(|e| Failure::Runtime(e.into()))?
+            serde_json::to_string_pretty(statuses).map_err(|e| Failure::Runtime(e.into()))?
         );
     } else {
-        print!("{}", status_table(&statuses, true));
+        let _ = write!(o, "{}", status_table(statuses, true));
     }
     Ok(())
 }

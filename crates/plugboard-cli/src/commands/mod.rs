@@ -1,6 +1,7 @@
 //! The subcommands, and what they share: finding the configuration and building the host.
 
 pub(crate) mod call;
+pub(crate) mod control;
 pub(crate) mod info;
 pub(crate) mod install;
 pub(crate) mod list;

@@ -20,6 +20,13 @@ pub(crate) struct Args {
     /// Start, print the status table (and run the pipeline), then stop.
     #[arg(long)]
     once: bool,
+    /// Watch the external plugin directories and apply changes live (hot reload). On by
+    /// default when serving.
+    #[arg(long, conflicts_with = "no_watch")]
+    watch: bool,
+    /// Do not watch the plugin directories.
+    #[arg(long)]
+    no_watch: bool,
 }
 
 pub(crate) async fn run(args: Args, global: Option<PathBuf>, register: Register) -> Outcome {
@@ -27,6 +34,13 @@ pub(crate) async fn run(args: Args, global: Option<PathBuf>, register: Register)
     super::install::ensure_installed(&path).await?;
     let host = build_host(&path, register)?;
     let pipeline = host.config().pipeline.clone();
+    let serving = pipeline.is_none() && !args.once;
+    // Claimed before anything starts: a second host on the same state directory is refused.
+    let _control = if serving {
+        Some(super::control::serve(&host)?)
+    } else {
+        None
+    };
     // With a pipeline writing to stdout, keep stdout for the data.
     let table_to_stderr = matches!(&pipeline, Some(p) if p.output == Endpoint::Stdio);
 
@@ -48,6 +62,28 @@ pub(crate) async fn run(args: Args, global: Option<PathBuf>, register: Register)
         .filter(|s| s.state == PluginState::Failed)
         .map(|s| s.id)
         .collect();
+
+    let watching =
+        !args.no_watch && (args.watch || serving) && !host.config().directories.external.is_empty();
+    let _monitor = if watching {
+        host.on_reload(|e| eprintln!("reload: {e}"));
+        let monitor = host
+            .watch(plugboard::WatchOptions::default())
+            .map_err(|e| Failure::Runtime(anyhow!(e)))?;
+        eprintln!(
+            "watching {} for plugin changes ({})",
+            monitor
+                .dirs()
+                .iter()
+                .map(|d| d.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            monitor.kind()
+        );
+        Some(monitor)
+    } else {
+        None
+    };
 
     let outcome = if let Some(p) = pipeline {
         run_pipeline(&host, &p).await

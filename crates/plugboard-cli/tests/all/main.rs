@@ -9,6 +9,7 @@
 mod call;
 mod cli;
 mod discovery;
+mod hot_reload;
 mod info;
 mod lifecycle;
 mod logs;

@@ -3,19 +3,20 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
 use parking_lot::{Mutex, RwLock};
 use plugboard_manifest::{HostConfig, Manifest, PluginId, RuntimeKind, PLUGIN_API_VERSION};
 use semver::Version;
 use tokio::sync::watch;
 
-use super::{Host, HostInner, Slot, SlotStatus};
+use super::{Basis, Host, HostInner, Route, Slot, SlotStatus, Table};
 use crate::builtin::{BuiltinFactory, BuiltinPlugin, BuiltinRegistry, BuiltinRuntime};
 use crate::discovery::{discover, Descriptor, Shadowed};
 use crate::events::EventBus;
-use crate::extension::{ExtensionPoint, PointEntry};
+use crate::extension::{ExtensionPoint, PointCell, PointEntry};
 use crate::host_api::{ConfigValidator, PluginContext, PluginLog, Rotation, StorageBackend};
 use crate::resolve::{resolve, Constraints};
 use crate::services::ServiceRegistry;
@@ -274,92 +275,90 @@ impl HostBuilder {
 
         let manifests: Vec<&Manifest> = by_id.values().map(|d| &d.manifest).collect();
         let mut resolution = resolve(&manifests, &self.api_version, &constraints);
+        let mut warnings = std::mem::take(&mut resolution.warnings);
+        let point_specs = point_specs(&self.points, &by_id, &mut warnings);
+        resolution.warnings = warnings;
 
-        let mut dependents: BTreeMap<PluginId, Vec<PluginId>> = BTreeMap::new();
-        for (id, waits) in &resolution.waits_for {
-            for w in waits {
-                dependents.entry(w.clone()).or_default().push(id.clone());
-            }
-        }
-
-        let points = build_points(self.points, &by_id, &mut resolution.warnings);
-        let level = config.logging.level;
-        let log_dir = state_dir.join("logs");
-        let storage = StorageBackend::new(state_dir.join("storage.redb"));
-        let hook_timeout = config.hooks.timeout.0;
+        // What a reload must know again: config constraints without the runtime checks of
+        // this moment (those are redone for each change).
+        constraints.unavailable.clear();
+        let in_code = by_id
+            .values()
+            .filter(|d| d.origin == crate::Origin::Application)
+            .cloned()
+            .collect();
+        let basis = Basis {
+            points: self.points,
+            in_code,
+            api_version: self.api_version,
+            constraints,
+        };
 
         let mut order: Vec<PluginId> = resolution.order.clone();
         order.extend(resolution.disabled.keys().cloned());
+        let settings = SlotSettings {
+            log_dir: state_dir.join("logs"),
+            rotation: self.rotation,
+        };
+        let storage = StorageBackend::new(state_dir.join("storage.redb"));
+        let hook_timeout = config.hooks.timeout.0;
 
-        let inner = Arc::new_cyclic(|weak| {
-            let slots = by_id
+        let fingerprints = by_id
+            .iter()
+            .map(|(id, d)| (id.clone(), super::reload::fingerprint(d)))
+            .collect();
+        let inner = Arc::new_cyclic(|weak: &std::sync::Weak<HostInner>| {
+            let generations = AtomicU64::new(0);
+            let routes = by_id
                 .into_values()
                 .map(|d| {
                     let id = d.id().clone();
-                    let entry = config.plugin(id.as_str());
-                    let storage_allowed = crate::host_api::effective_permissions(
-                        &d.manifest.permissions,
-                        entry.and_then(|e| e.grant.as_ref()),
-                    )
-                    .storage;
-                    let descriptor = Arc::new(d);
-                    let ctx = Arc::new(PluginContext {
-                        log: PluginLog::new(
-                            log_dir.clone(),
-                            &id,
-                            descriptor.version(),
-                            level,
-                            self.rotation,
-                        ),
-                        config: RwLock::new(Arc::new(
-                            entry
-                                .and_then(|e| e.config.clone())
-                                .unwrap_or(serde_json::Value::Null),
-                        )),
-                        reported_health: Mutex::new(None),
-                        storage_allowed,
-                        descriptor: descriptor.clone(),
-                    });
                     let (state, reason) = match resolution.reason(id.as_str()) {
                         Some(r) => (PluginState::Disabled, Some(r)),
                         None => (PluginState::Resolved, None),
                     };
-                    let slot = Slot {
-                        api: HostApi::new(ctx.clone(), weak.clone()),
-                        ctx,
-                        descriptor,
-                        status: Mutex::new(SlotStatus {
-                            state,
-                            reason,
-                            started_at: None,
-                            start_time: None,
-                            host_health: None,
-                        }),
-                        instance: RwLock::new(None),
-                        loaded: std::sync::OnceLock::new(),
-                        active: AtomicBool::new(false),
-                        settled: watch::channel((state == PluginState::Disabled).then_some(state))
-                            .0,
-                        start_requested: AtomicBool::new(false),
-                        waits_for: resolution.waits_for.get(&id).cloned().unwrap_or_default(),
-                        dependents: dependents.get(&id).cloned().unwrap_or_default(),
-                        calls: AtomicU64::new(0),
-                        errors: AtomicU64::new(0),
-                        event_task: Mutex::new(None),
+                    let slot = new_slot(
+                        weak,
+                        &config,
+                        &settings,
+                        Arc::new(d),
+                        (state, reason),
+                        resolution.waits_for.get(&id).cloned().unwrap_or_default(),
+                        generations.fetch_add(1, Ordering::Relaxed),
+                    );
+                    (id, Arc::new(Route::new(slot)))
+                })
+                .collect();
+            let mut table = Table {
+                routes,
+                order,
+                resolution: Arc::new(resolution),
+                shadowed,
+                rejected: found.rejected,
+                missing,
+                points: HashMap::new(),
+                fingerprints,
+            };
+            table.points = point_specs
+                .into_iter()
+                .map(|(id, (point, impls))| {
+                    let entry = PointEntry::new(point, impls, &table);
+                    let cell = PointCell {
+                        entry: ArcSwap::from_pointee(entry),
                     };
-                    (id, Arc::new(slot))
+                    (id, Arc::new(cell))
                 })
                 .collect();
             HostInner {
                 config,
                 runtimes,
-                slots,
-                order,
-                resolution,
-                shadowed,
-                rejected: found.rejected,
-                missing,
-                points,
+                table: ArcSwap::from_pointee(table),
+                basis,
+                changes: tokio::sync::Mutex::new(()),
+                generations,
+                reload_listeners: RwLock::new(Vec::new()),
+                dir_listeners: RwLock::new(Vec::new()),
+                slot_settings: settings,
                 services: ServiceRegistry::default(),
                 events: EventBus::default(),
                 listeners: RwLock::new(Vec::new()),
@@ -375,6 +374,74 @@ impl HostBuilder {
     }
 }
 
+/// Where a slot's log goes and how it rotates; the same for every slot of a host.
+#[derive(Debug, Clone)]
+pub(crate) struct SlotSettings {
+    pub(crate) log_dir: PathBuf,
+    pub(crate) rotation: Rotation,
+}
+
+/// A new slot for `descriptor` in state `state` (resolved or disabled, with the reason).
+pub(crate) fn new_slot(
+    host: &std::sync::Weak<HostInner>,
+    config: &HostConfig,
+    settings: &SlotSettings,
+    descriptor: Arc<Descriptor>,
+    (state, reason): (PluginState, Option<String>),
+    waits_for: Vec<PluginId>,
+    generation: u64,
+) -> Arc<Slot> {
+    let id = descriptor.id().clone();
+    let entry = config.plugin(id.as_str());
+    let storage_allowed = crate::host_api::effective_permissions(
+        &descriptor.manifest.permissions,
+        entry.and_then(|e| e.grant.as_ref()),
+    )
+    .storage;
+    let ctx = Arc::new(PluginContext {
+        log: PluginLog::new(
+            settings.log_dir.clone(),
+            &id,
+            descriptor.version(),
+            config.logging.level,
+            settings.rotation,
+        ),
+        config: RwLock::new(Arc::new(
+            entry
+                .and_then(|e| e.config.clone())
+                .unwrap_or(serde_json::Value::Null),
+        )),
+        reported_health: Mutex::new(None),
+        storage_allowed,
+        descriptor: descriptor.clone(),
+        generation,
+    });
+    Arc::new(Slot {
+        generation,
+        api: HostApi::new(ctx.clone(), host.clone()),
+        ctx,
+        descriptor,
+        status: Mutex::new(SlotStatus {
+            state,
+            reason,
+            started_at: None,
+            start_time: None,
+            host_health: None,
+        }),
+        instance: RwLock::new(None),
+        loaded: std::sync::OnceLock::new(),
+        active: AtomicBool::new(false),
+        retired: AtomicBool::new(false),
+        settled: watch::channel((state == PluginState::Disabled).then_some(state)).0,
+        start_requested: AtomicBool::new(false),
+        waits_for,
+        calls: AtomicU64::new(0),
+        finished: AtomicU64::new(0),
+        errors: AtomicU64::new(0),
+        event_task: Mutex::new(None),
+    })
+}
+
 fn shadow(loser: &Descriptor, winner: &Descriptor) -> Shadowed {
     Shadowed {
         id: loser.id().clone(),
@@ -386,16 +453,19 @@ fn shadow(loser: &Descriptor, winner: &Descriptor) -> Shadowed {
     }
 }
 
+/// The implementations of one point: plugin, priority, methods.
+pub(crate) type Impls = Vec<(PluginId, i32, Vec<String>)>;
+
 /// Collects the extension points declared by the application and by plugins, and the plugins
-/// that implement each.
-fn build_points(
-    declared: Vec<ExtensionPoint>,
+/// that implement each, highest priority first.
+pub(crate) fn point_specs(
+    declared: &[ExtensionPoint],
     plugins: &BTreeMap<PluginId, Descriptor>,
     warnings: &mut Vec<(PluginId, String)>,
-) -> HashMap<String, Arc<PointEntry>> {
+) -> BTreeMap<String, (ExtensionPoint, Impls)> {
     let mut points: BTreeMap<String, ExtensionPoint> = BTreeMap::new();
     for p in declared {
-        points.insert(p.id.clone(), p);
+        points.insert(p.id.clone(), p.clone());
     }
     for d in plugins.values() {
         for decl in &d.manifest.extension_points {
@@ -459,7 +529,7 @@ fn build_points(
             let mut list = impls.remove(&id).unwrap_or_default();
             // Higher priority first; ties broken by id for a stable order.
             list.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-            (id, Arc::new(PointEntry::new(point, list)))
+            (id, (point, list))
         })
         .collect()
 }

@@ -24,14 +24,7 @@ pub(crate) async fn start_all(host: &Arc<HostInner>) -> Result<(), Error> {
         return Err(Error::HostState("already started; a host starts once"));
     }
     *host.runtime_handle.lock() = tokio::runtime::Handle::try_current().ok();
-    let eager: Vec<Arc<Slot>> = host
-        .resolution
-        .order
-        .iter()
-        .filter_map(|id| host.slots.get(id))
-        .filter(|s| !s.is_lazy())
-        .cloned()
-        .collect();
+    let eager: Vec<Arc<Slot>> = host.slots().into_iter().filter(|s| !s.is_lazy()).collect();
     join_all(eager.iter().map(|s| ensure_started(host, s))).await;
     Ok(())
 }
@@ -68,7 +61,7 @@ async fn start_one(host: &Arc<HostInner>, slot: &Arc<Slot>) {
     let deps: Vec<Arc<Slot>> = slot
         .waits_for
         .iter()
-        .filter_map(|id| host.slots.get(id).cloned())
+        .filter_map(|id| host.slot(id.as_str()))
         .filter(|d| {
             m.requires.contains_key(d.descriptor.id())
                 || !d.is_lazy()
@@ -148,7 +141,7 @@ async fn start_one(host: &Arc<HostInner>, slot: &Arc<Slot>) {
     if !m.subscribes.is_empty() {
         let mut sub = host
             .events
-            .subscribe_many(m.subscribes.clone(), Some(m.id.clone()));
+            .subscribe_many(m.subscribes.clone(), Some((m.id.clone(), slot.generation)));
         let inst = instance.clone();
         let task = tokio::spawn(async move {
             while let Some(event) = sub.recv().await {
@@ -179,8 +172,8 @@ pub(crate) async fn instance_failed(host: &Arc<HostInner>, slot: &Arc<Slot>, rea
     }
     let id = slot.descriptor.id().clone();
     fail(host, slot, reason.clone()).await;
-    for dependent in &slot.dependents {
-        if let Some(d) = host.slots.get(dependent) {
+    for dependent in host.dependents_of(id.as_str()) {
+        if let Some(d) = host.slot(dependent.as_str()) {
             let level = if d.descriptor.manifest.requires.contains_key(&id) {
                 LogLevel::Error
             } else {
@@ -194,13 +187,13 @@ pub(crate) async fn instance_failed(host: &Arc<HostInner>, slot: &Arc<Slot>, rea
     }
 }
 
-fn settle(slot: &Slot, state: PluginState) {
+pub(crate) fn settle(slot: &Slot, state: PluginState) {
     slot.settled.send_replace(Some(state));
 }
 
 /// Puts `slot` in `failed` with `reason`, releases what it held, and settles it so that its
 /// dependents give up.
-async fn fail(host: &Arc<HostInner>, slot: &Arc<Slot>, reason: String) {
+pub(crate) async fn fail(host: &Arc<HostInner>, slot: &Arc<Slot>, reason: String) {
     slot.active.store(false, Ordering::Release);
     transition(host, slot, PluginState::Failed, Some(reason));
     release(host, slot);
@@ -212,11 +205,11 @@ async fn fail(host: &Arc<HostInner>, slot: &Arc<Slot>, reason: String) {
     settle(slot, PluginState::Failed);
 }
 
-/// Withdraws a plugin's services and subscriptions.
+/// Withdraws a plugin's services and subscriptions (this generation's only: a successor's stay).
 fn release(host: &HostInner, slot: &Slot) {
     let id = slot.descriptor.id();
-    host.services.withdraw(id);
-    host.events.unsubscribe_owner(id);
+    host.services.withdraw(id, slot.generation);
+    host.events.unsubscribe_owner(id, slot.generation);
     if let Some(task) = slot.event_task.lock().take() {
         task.abort();
     }
@@ -269,17 +262,33 @@ pub(crate) async fn stop_all(host: &Arc<HostInner>) {
     if host.stopped.swap(true, Ordering::AcqRel) {
         return;
     }
-    let done: HashMap<PluginId, watch::Sender<bool>> = host
-        .slots
-        .keys()
-        .map(|id| (id.clone(), watch::channel(false).0))
+    // No reload may change the plugin set while it stops.
+    let _changes = host.changes.lock().await;
+    stop_slots(host, host.slots()).await;
+}
+
+/// Stops `slots` concurrently, each after the plugins among them that wait for it.
+pub(crate) async fn stop_slots(host: &Arc<HostInner>, slots: Vec<Arc<Slot>>) {
+    let done: HashMap<PluginId, watch::Sender<bool>> = slots
+        .iter()
+        .map(|s| (s.descriptor.id().clone(), watch::channel(false).0))
         .collect();
+    let mut dependents: HashMap<PluginId, Vec<PluginId>> = HashMap::new();
+    for s in &slots {
+        for w in &s.waits_for {
+            dependents
+                .entry(w.clone())
+                .or_default()
+                .push(s.descriptor.id().clone());
+        }
+    }
     let done = Arc::new(done);
-    let tasks = host.slots.values().map(|slot| {
-        let (host, slot, done) = (host.clone(), slot.clone(), done.clone());
+    let dependents = Arc::new(dependents);
+    let tasks = slots.into_iter().map(|slot| {
+        let (host, done, dependents) = (host.clone(), done.clone(), dependents.clone());
         async move {
             // Dependents stop first.
-            for d in &slot.dependents {
+            for d in dependents.get(slot.descriptor.id()).into_iter().flatten() {
                 if let Some(tx) = done.get(d) {
                     let _ = tx.subscribe().wait_for(|v| *v).await;
                 }
@@ -291,7 +300,7 @@ pub(crate) async fn stop_all(host: &Arc<HostInner>) {
     join_all(tasks).await;
 }
 
-async fn stop_one(host: &Arc<HostInner>, slot: &Arc<Slot>) {
+pub(crate) async fn stop_one(host: &Arc<HostInner>, slot: &Arc<Slot>) {
     // A plugin still starting finishes first, so it is never stopped half-started.
     if slot.start_requested.load(Ordering::Acquire) {
         let mut rx = slot.settled.subscribe();
@@ -329,10 +338,9 @@ async fn stop_one(host: &Arc<HostInner>, slot: &Arc<Slot>) {
 pub(crate) async fn check_health(host: &Arc<HostInner>) {
     let t = host.hook_timeout;
     let active: Vec<Arc<Slot>> = host
-        .slots
-        .values()
+        .slots()
+        .into_iter()
         .filter(|s| s.state() == PluginState::Active)
-        .cloned()
         .collect();
     join_all(active.iter().map(|slot| async move {
         let Some(instance) = slot.instance.read().clone() else {

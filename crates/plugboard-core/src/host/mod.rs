@@ -2,6 +2,8 @@
 
 mod builder;
 mod lifecycle;
+mod monitor;
+mod reload;
 mod status;
 
 use std::collections::HashMap;
@@ -9,22 +11,28 @@ use std::fmt;
 use std::future::Future;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
 
+use arc_swap::ArcSwap;
+use futures::future::BoxFuture;
 use parking_lot::{Mutex, RwLock};
 use plugboard_manifest::{Activation, HostConfig, Permissions, PluginEntry, PluginId, RuntimeKind};
+use semver::Version;
 use tokio::sync::watch;
 
 pub use self::builder::HostBuilder;
+pub use self::monitor::{Monitor, WatchKind, WatchOptions};
+pub use self::reload::{DirChange, ReloadError, ReloadEvent, ReloadReport};
 pub use self::status::PluginStatus;
 use crate::discovery::{Rejected, Shadowed};
 use crate::events::{EventBus, Subscription};
-use crate::extension::PointEntry;
+use crate::extension::{ExtensionPoint, PointCell};
 use crate::host_api::{ConfigValidator, PluginContext, StorageBackend};
-use crate::resolve::Resolution;
+use crate::resolve::{Constraints, Resolution};
 use crate::services::ServiceRegistry;
 use crate::{
     CallError, Descriptor, Error, HostApi, PluginInstance, PluginState, Reply, Runtime, StateChange,
@@ -57,7 +65,7 @@ pub struct Host {
 impl fmt::Debug for Host {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Host")
-            .field("plugins", &self.inner.slots.len())
+            .field("plugins", &self.inner.table.load().routes.len())
             .finish_non_exhaustive()
     }
 }
@@ -66,15 +74,20 @@ impl fmt::Debug for Host {
 pub(crate) struct HostInner {
     pub(crate) config: HostConfig,
     pub(crate) runtimes: HashMap<RuntimeKind, Arc<dyn Runtime>>,
-    /// Every plugin the host knows, by id. Fixed at build time.
-    pub(crate) slots: HashMap<PluginId, Arc<Slot>, BuildHasherDefault<IdHasher>>,
-    /// Ids in start order (dependencies first), then the disabled ones.
-    pub(crate) order: Vec<PluginId>,
-    pub(crate) resolution: Resolution,
-    pub(crate) shadowed: Vec<Shadowed>,
-    pub(crate) rejected: Vec<Rejected>,
-    pub(crate) missing: Vec<PluginEntry>,
-    pub(crate) points: HashMap<String, Arc<PointEntry>>,
+    /// Every plugin the host knows and how they fit together. Replaced as a whole when plugins
+    /// are added, updated or removed while the host runs; readers take a snapshot.
+    pub(crate) table: ArcSwap<Table>,
+    /// What building the host knew and a reload needs again: the application's extension
+    /// points and plugins, the plugin API version, the configuration's constraints.
+    pub(crate) basis: Basis,
+    /// Serializes changes to the plugin set (hot reload): one add, update or removal at a time.
+    pub(crate) changes: tokio::sync::Mutex<()>,
+    /// The generation counter: every slot gets a new number, so that what an old generation
+    /// registered (services, subscriptions) is never confused with its successor's.
+    pub(crate) generations: AtomicU64,
+    pub(crate) reload_listeners: RwLock<Vec<reload::ReloadListener>>,
+    pub(crate) dir_listeners: RwLock<Vec<reload::DirListener>>,
+    pub(crate) slot_settings: builder::SlotSettings,
     pub(crate) services: ServiceRegistry,
     pub(crate) events: EventBus,
     pub(crate) listeners: RwLock<Vec<StateListener>>,
@@ -84,6 +97,31 @@ pub(crate) struct HostInner {
     pub(crate) runtime_handle: Mutex<Option<tokio::runtime::Handle>>,
     pub(crate) started: AtomicBool,
     pub(crate) stopped: AtomicBool,
+}
+
+/// The plugin set at one moment: the routes by id, the start order, the resolution, the
+/// extension points. Immutable; a change builds a new table and swaps it in.
+#[derive(Clone)]
+pub(crate) struct Table {
+    pub(crate) routes: HashMap<PluginId, Arc<Route>, BuildHasherDefault<IdHasher>>,
+    /// Ids in start order (dependencies first), then the disabled ones.
+    pub(crate) order: Vec<PluginId>,
+    pub(crate) resolution: Arc<Resolution>,
+    pub(crate) shadowed: Vec<Shadowed>,
+    pub(crate) rejected: Vec<Rejected>,
+    pub(crate) missing: Vec<PluginEntry>,
+    pub(crate) points: HashMap<String, Arc<PointCell>>,
+    /// What each plugin's files looked like when it was loaded, to tell a change on disk.
+    pub(crate) fingerprints: HashMap<PluginId, u64>,
+}
+
+/// What the host was built with that a change to the plugin set must apply again.
+pub(crate) struct Basis {
+    pub(crate) points: Vec<ExtensionPoint>,
+    pub(crate) in_code: Vec<Descriptor>,
+    pub(crate) api_version: Version,
+    /// Disabled ids and version requirements from `config.yaml`.
+    pub(crate) constraints: Constraints,
 }
 
 /// The hash of the slot map, which [`Host::call`] consults on every call. Plugin ids are short
@@ -126,8 +164,79 @@ impl Hasher for IdHasher {
     }
 }
 
-/// One plugin's place in the host.
+/// Where calls for one plugin id go: the current [`Slot`] of that id.
+///
+/// A route lives as long as anything refers to it (the table, a [`PluginHandle`], an extension
+/// point), and outlives the slots it points at: an update swaps in the new version's slot, and
+/// a call already running on the old one finishes there (drain) while new calls go to the new.
+pub(crate) struct Route {
+    pub(crate) slot: ArcSwap<Slot>,
+}
+
+impl Route {
+    pub(crate) fn new(slot: Arc<Slot>) -> Self {
+        Self {
+            slot: ArcSwap::new(slot),
+        }
+    }
+
+    /// The current slot.
+    pub(crate) fn current(&self) -> Arc<Slot> {
+        self.slot.load_full()
+    }
+
+    /// Calls the plugin this route leads to: its current version, or, when that version was
+    /// replaced between the lookup and the call, its successor. The reply borrows nothing of
+    /// the route or the slot, so a caller can hold the table only for the lookup.
+    ///
+    /// A builtin plugin's reply is handed back as it is, ready, not wrapped in a future: the
+    /// wrapping cost more than the plugin's work.
+    pub(crate) fn call<'a>(
+        &self,
+        host: &Arc<HostInner>,
+        method: &'a str,
+        payload: &'a [u8],
+    ) -> Reply<'a> {
+        let mut previous: *const Slot = std::ptr::null();
+        loop {
+            let slot = self.slot.load();
+            match slot.enter() {
+                Gate::Open => return Slot::call_entered(slot, method, payload),
+                // Replaced since the lookup: the route already leads to the successor.
+                Gate::Retired if !std::ptr::eq(previous, &**slot) => {
+                    previous = &**slot;
+                    continue;
+                }
+                _ => {
+                    let slot = arc_swap::Guard::into_inner(slot);
+                    return Reply::pending(Slot::call_inactive(
+                        host.clone(),
+                        slot,
+                        method,
+                        payload,
+                    ));
+                }
+            }
+        }
+    }
+}
+
+/// What a caller finds at a slot's door.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Gate {
+    /// Active: the call was counted in and must be counted out.
+    Open,
+    /// Replaced by a newer version; go to the route's current slot.
+    Retired,
+    /// Not active (starting, stopped, failed, or lazy and not started).
+    Closed,
+}
+
+/// One version of one plugin in the host: its descriptor, its host API, its instance and its
+/// state. An update creates a new slot beside the old one (a new generation) and switches the
+/// route to it once it is active.
 pub(crate) struct Slot {
+    pub(crate) generation: u64,
     pub(crate) descriptor: Arc<Descriptor>,
     pub(crate) ctx: Arc<PluginContext>,
     pub(crate) api: HostApi,
@@ -135,19 +244,23 @@ pub(crate) struct Slot {
     pub(crate) instance: RwLock<Option<Arc<dyn PluginInstance>>>,
     /// The same instance, for the call path: read without a lock or a reference count, which
     /// cost more than the call itself for a builtin plugin. Set once at load and never cleared
-    /// (calls are gated by `active`), so the instance lives until the host is dropped even after
-    /// `unload`; a host that reloads plugins needs a swappable cell here instead.
+    /// (calls are gated by `active`), so the instance lives as long as this slot: until the
+    /// host drops it, or, after a hot reload, until the last call that entered it has finished.
     pub(crate) loaded: OnceLock<Arc<dyn PluginInstance>>,
     /// Mirrors `status.state == Active` for the call path, which must not take a lock.
     pub(crate) active: AtomicBool,
+    /// Set once a newer version's slot took this one's place in the route. Calls that entered
+    /// before finish here; calls that arrive after go to the successor.
+    pub(crate) retired: AtomicBool,
     /// The settled outcome of starting, for plugins waiting on this one.
     pub(crate) settled: watch::Sender<Option<PluginState>>,
     pub(crate) start_requested: AtomicBool,
     /// Ids this plugin waits for when starting (resolved dependencies).
     pub(crate) waits_for: Vec<PluginId>,
-    /// Ids that wait for this plugin, so stop them first.
-    pub(crate) dependents: Vec<PluginId>,
+    /// Calls that entered (counted in at the gate).
     pub(crate) calls: AtomicU64,
+    /// Calls that finished; `calls - finished` are in flight, which draining waits for.
+    pub(crate) finished: AtomicU64,
     pub(crate) errors: AtomicU64,
     pub(crate) event_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
@@ -179,76 +292,151 @@ impl Slot {
         }
     }
 
-    /// Calls the active instance. Counts calls and errors.
+    /// Counts a call in if the slot is active.
     ///
-    /// An active plugin's reply is handed back as it is, not wrapped in a future of this
-    /// function's own: for a builtin plugin the reply is ready, and the wrapping (a future of a
-    /// few hundred bytes, moved at each level) cost more than the plugin's work.
-    pub(crate) fn call<'a>(
-        self: &'a Arc<Self>,
-        host: &'a Arc<HostInner>,
+    /// The count comes first and the flags are read after it, and a reload sets `retired`
+    /// before it reads the count (both sequentially consistent): so either the caller sees
+    /// `retired` and goes to the successor, or the reload sees the call in flight and waits
+    /// for it. No call is lost between the two.
+    #[inline]
+    pub(crate) fn enter(&self) -> Gate {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        if self.active.load(Ordering::SeqCst) && !self.retired.load(Ordering::SeqCst) {
+            return Gate::Open;
+        }
+        self.calls.fetch_sub(1, Ordering::SeqCst);
+        if self.retired.load(Ordering::SeqCst) {
+            Gate::Retired
+        } else {
+            Gate::Closed
+        }
+    }
+
+    /// Counts a call out.
+    #[inline]
+    fn leave(&self, failed: bool) {
+        if failed {
+            self.errors.fetch_add(1, Ordering::Relaxed);
+        }
+        self.finished.fetch_add(1, Ordering::Release);
+    }
+
+    /// Calls that entered and have not finished.
+    pub(crate) fn in_flight(&self) -> u64 {
+        let finished = self.finished.load(Ordering::SeqCst);
+        self.calls.load(Ordering::SeqCst).saturating_sub(finished)
+    }
+
+    /// Runs a call that [`enter`](Self::enter) let in. A pending reply keeps the slot (and so
+    /// its instance) alive until it finishes or is dropped.
+    #[allow(unsafe_code)]
+    fn call_entered<'a>(
+        slot: arc_swap::Guard<Arc<Slot>>,
         method: &'a str,
         payload: &'a [u8],
     ) -> Reply<'a> {
-        if self.active.load(Ordering::Acquire) {
-            if let Some(instance) = self.loaded.get() {
-                return self.counted(instance.call(method, payload));
+        let Some(instance) = slot.loaded.get() else {
+            // Unreachable in practice (a slot is active only once loaded); refuse, not panic.
+            slot.leave(true);
+            return Reply::ready(Err(slot.not_active()));
+        };
+        // SAFETY: the instance lives in a heap allocation owned (through its `OnceLock`, which
+        // is never cleared) by the slot, and the slot's address does not change when the guard
+        // becomes an `Arc`. A ready reply keeps no borrow; a pending one is wrapped in
+        // `InFlight`, which keeps an `Arc` of the slot and drops the future before it (field
+        // order). So the borrow never outlives the instance.
+        let instance: &'a Arc<dyn PluginInstance> =
+            unsafe { &*std::ptr::from_ref::<Arc<dyn PluginInstance>>(instance) };
+        match instance.call(method, payload) {
+            Reply::Ready(result) => {
+                slot.leave(matches!(result, Some(Err(_))));
+                Reply::Ready(result)
             }
+            Reply::Pending(future) => Reply::Pending(Box::pin(InFlight {
+                future,
+                slot: arc_swap::Guard::into_inner(slot),
+                done: false,
+            })),
         }
-        Reply::pending(self.call_inactive(host, method, payload))
     }
 
     /// The cold path: a lazy plugin's first calls, and calls that will be refused.
     async fn call_inactive(
-        self: &Arc<Self>,
-        host: &Arc<HostInner>,
+        host: Arc<HostInner>,
+        slot: Arc<Slot>,
         method: &str,
         payload: &[u8],
     ) -> Result<Vec<u8>, CallError> {
         // A lazy plugin is started by its first call; calls that arrive while it is still
         // starting wait for that start rather than fail.
-        if self.is_lazy()
+        if slot.is_lazy()
+            && !slot.retired.load(Ordering::Acquire)
             && matches!(
-                self.state(),
+                slot.state(),
                 PluginState::Resolved | PluginState::Loaded | PluginState::Booted
             )
         {
-            lifecycle::ensure_started(host, self).await;
+            lifecycle::ensure_started(&host, &slot).await;
         }
-        match self.loaded.get() {
-            Some(instance) if self.active.load(Ordering::Acquire) => {
-                self.counted(instance.call(method, payload)).await
+        match slot.enter() {
+            Gate::Open => {
+                let instance = slot.loaded.get().cloned();
+                match instance {
+                    Some(instance) => {
+                        let result = instance.call(method, payload).await;
+                        slot.leave(result.is_err());
+                        result
+                    }
+                    None => {
+                        slot.leave(true);
+                        Err(slot.not_active())
+                    }
+                }
             }
-            _ => Err(self.not_active()),
+            _ => Err(slot.not_active()),
         }
     }
+}
 
-    fn counted<'a>(&'a self, reply: Reply<'a>) -> Reply<'a> {
-        self.calls.fetch_add(1, Ordering::Relaxed);
-        match reply {
-            Reply::Pending(future) => Reply::pending(async move {
-                let result = future.await;
-                if result.is_err() {
-                    self.errors.fetch_add(1, Ordering::Relaxed);
-                }
-                result
-            }),
-            ready => {
-                if matches!(ready, Reply::Ready(Some(Err(_)))) {
-                    self.errors.fetch_add(1, Ordering::Relaxed);
-                }
-                ready
-            }
+/// A pending call on a slot: counts the call out when it finishes or is dropped.
+struct InFlight<'a> {
+    // Declared before `slot`: it borrows the instance that `slot` keeps alive.
+    future: BoxFuture<'a, Result<Vec<u8>, CallError>>,
+    slot: Arc<Slot>,
+    done: bool,
+}
+
+impl Future for InFlight<'_> {
+    type Output = Result<Vec<u8>, CallError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let result = std::task::ready!(self.future.as_mut().poll(cx));
+        self.done = true;
+        self.slot.leave(result.is_err());
+        Poll::Ready(result)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            // Cancelled by the caller: no longer in flight.
+            self.slot.leave(false);
         }
     }
 }
 
 impl HostInner {
-    /// See [`HostApi::report_failure`](crate::HostApi::report_failure).
-    pub(crate) fn report_failure(self: &Arc<Self>, id: &PluginId, reason: String) {
-        let Some(slot) = self.slots.get(id).cloned() else {
+    /// See [`HostApi::report_failure`](crate::HostApi::report_failure). Only the slot whose
+    /// context is `ctx` is failed: after a hot reload, a report from the old version's instance
+    /// leaves the new version alone.
+    pub(crate) fn report_failure(self: &Arc<Self>, ctx: &Arc<PluginContext>, reason: String) {
+        let Some(slot) = self.slot(ctx.descriptor.id().as_str()) else {
             return;
         };
+        if !Arc::ptr_eq(&slot.ctx, ctx) {
+            return;
+        }
         let handle = tokio::runtime::Handle::try_current()
             .ok()
             .or_else(|| self.runtime_handle.lock().clone());
@@ -259,21 +447,48 @@ impl HostInner {
         handle.spawn(async move { lifecycle::instance_failed(&host, &slot, reason).await });
     }
 
-    pub(crate) fn slot(&self, id: &str) -> Result<&Arc<Slot>, CallError> {
-        self.slots
-            .get(id)
-            .ok_or_else(|| CallError::UnknownPlugin(id.to_owned()))
+    /// The current slot of plugin `id`.
+    pub(crate) fn slot(&self, id: &str) -> Option<Arc<Slot>> {
+        self.table.load().routes.get(id).map(|r| r.current())
+    }
+
+    /// The route of plugin `id`.
+    pub(crate) fn route(&self, id: &str) -> Option<Arc<Route>> {
+        self.table.load().routes.get(id).cloned()
+    }
+
+    /// The current slot of every plugin, in start order.
+    pub(crate) fn slots(&self) -> Vec<Arc<Slot>> {
+        let table = self.table.load();
+        table
+            .order
+            .iter()
+            .filter_map(|id| table.routes.get(id))
+            .map(|r| r.current())
+            .collect()
+    }
+
+    /// Ids of the plugins whose current version waits for `id` (its dependents).
+    pub(crate) fn dependents_of(&self, id: &str) -> Vec<PluginId> {
+        let table = self.table.load();
+        table
+            .order
+            .iter()
+            .filter_map(|other| table.routes.get(other))
+            .map(|r| r.current())
+            .filter(|s| s.waits_for.iter().any(|w| w.as_str() == id))
+            .map(|s| s.descriptor.id().clone())
+            .collect()
     }
 
     pub(crate) fn call<'a>(
-        self: &'a Arc<Self>,
+        self: &Arc<Self>,
         id: &'a str,
         method: &'a str,
         payload: &'a [u8],
     ) -> Reply<'a> {
-        // `slots.get`, not `slot`: its `Result` is as large as a `CallError`, on every call.
-        match self.slots.get(id) {
-            Some(slot) => slot.call(self, method, payload),
+        match self.table.load().routes.get(id) {
+            Some(route) => route.call(self, method, payload),
             None => Reply::ready(Err(CallError::UnknownPlugin(id.to_owned()))),
         }
     }
@@ -325,29 +540,29 @@ impl Host {
     }
 
     /// Ids of every plugin the host knows, in start order (dependencies first), disabled ones
-    /// last.
-    pub fn plugin_ids(&self) -> &[PluginId] {
-        &self.inner.order
+    /// last. A snapshot: hot reload may add and remove plugins.
+    pub fn plugin_ids(&self) -> Vec<PluginId> {
+        self.inner.table.load().order.clone()
     }
 
-    /// The descriptor of plugin `id`.
-    pub fn descriptor(&self, id: &str) -> Option<&Descriptor> {
-        self.inner.slots.get(id).map(|s| &*s.descriptor)
+    /// The descriptor of plugin `id`'s current version.
+    pub fn descriptor(&self, id: &str) -> Option<Arc<Descriptor>> {
+        self.inner.slot(id).map(|s| s.descriptor.clone())
     }
 
-    /// The result of dependency resolution.
-    pub fn resolution(&self) -> &Resolution {
-        &self.inner.resolution
+    /// The result of the latest dependency resolution.
+    pub fn resolution(&self) -> Arc<Resolution> {
+        self.inner.table.load().resolution.clone()
     }
 
     /// The plugins hidden by a higher version of the same id.
-    pub fn shadowed(&self) -> &[Shadowed] {
-        &self.inner.shadowed
+    pub fn shadowed(&self) -> Vec<Shadowed> {
+        self.inner.table.load().shadowed.clone()
     }
 
     /// The current state of plugin `id`.
     pub fn state(&self, id: &str) -> Option<PluginState> {
-        self.inner.slots.get(id).map(|s| s.state())
+        self.inner.slot(id).map(|s| s.state())
     }
 
     /// Calls `method` on plugin `id` with `payload`; the bytes pass unchanged both ways. A lazy
@@ -358,18 +573,22 @@ impl Host {
     ///
     /// # Errors
     /// When the plugin is unknown or not active, or the call fails.
-    pub fn call<'a>(&'a self, id: &'a str, method: &'a str, payload: &'a [u8]) -> Reply<'a> {
+    pub fn call<'a>(&self, id: &'a str, method: &'a str, payload: &'a [u8]) -> Reply<'a> {
         self.inner.call(id, method, payload)
     }
 
-    /// A handle on plugin `id` that skips the lookup on every call.
+    /// A handle on plugin `id` that skips the lookup on every call. It follows the plugin
+    /// across hot reloads: calls go to whichever version is current.
     ///
     /// # Errors
     /// When no plugin has that id.
     pub fn plugin(&self, id: &str) -> Result<PluginHandle, CallError> {
         Ok(PluginHandle {
             host: self.inner.clone(),
-            slot: self.inner.slot(id)?.clone(),
+            route: self
+                .inner
+                .route(id)
+                .ok_or_else(|| CallError::UnknownPlugin(id.to_owned()))?,
         })
     }
 
@@ -397,9 +616,8 @@ impl Host {
     /// The status of plugin `id`.
     pub fn status(&self, id: &str) -> Option<PluginStatus> {
         self.inner
-            .slots
-            .get(id)
-            .map(|s| status::of_slot(&self.inner, s))
+            .slot(id)
+            .map(|s| status::of_slot(&self.inner, &s))
     }
 
     /// The plugin's log as written so far (the current file).
@@ -407,7 +625,7 @@ impl Host {
     /// # Errors
     /// When the plugin is unknown, or the file cannot be read.
     pub fn read_log(&self, id: &str) -> Result<String, Error> {
-        if !self.inner.slots.contains_key(id) {
+        if self.inner.route(id).is_none() {
             return Err(Error::UnknownPlugin(id.to_owned()));
         }
         let dir = self.log_dir();
@@ -422,13 +640,9 @@ impl Host {
         self.inner.services.ids_of(id)
     }
 
-    /// The id and dependents map: who waits for whom.
+    /// The plugins that wait for plugin `id` (its dependents), in start order.
     pub fn dependents(&self, id: &str) -> Vec<PluginId> {
-        self.inner
-            .slots
-            .get(id)
-            .map(|s| s.dependents.clone())
-            .unwrap_or_default()
+        self.inner.dependents_of(id)
     }
 
     /// Plugin `id`'s effective configuration: the running plugin's (as its `boot` left it), or,
@@ -441,8 +655,7 @@ impl Host {
     pub fn effective_config(&self, id: &str) -> Result<serde_json::Value, Error> {
         let slot = self
             .inner
-            .slots
-            .get(id)
+            .slot(id)
             .ok_or_else(|| Error::UnknownPlugin(id.to_owned()))?;
         let current = slot.ctx.config.read().clone();
         if matches!(
@@ -504,10 +717,8 @@ impl Host {
     pub async fn start_plugin(&self, id: &str) -> Result<PluginState, Error> {
         let slot = self
             .inner
-            .slots
-            .get(id)
-            .ok_or_else(|| Error::UnknownPlugin(id.to_owned()))?
-            .clone();
+            .slot(id)
+            .ok_or_else(|| Error::UnknownPlugin(id.to_owned()))?;
         self.inner
             .runtime_handle
             .lock()
@@ -520,21 +731,26 @@ impl Host {
 #[derive(Clone)]
 pub struct PluginHandle {
     host: Arc<HostInner>,
-    slot: Arc<Slot>,
+    route: Arc<Route>,
 }
 
 impl fmt::Debug for PluginHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("PluginHandle")
-            .field(self.slot.descriptor.id())
+            .field(self.route.slot.load().descriptor.id())
             .finish()
     }
 }
 
 impl PluginHandle {
     /// The plugin's id.
-    pub fn id(&self) -> &PluginId {
-        self.slot.descriptor.id()
+    pub fn id(&self) -> PluginId {
+        self.route.slot.load().descriptor.id().clone()
+    }
+
+    /// The version that answers calls now.
+    pub fn version(&self) -> Version {
+        self.route.slot.load().descriptor.version().clone()
     }
 
     /// Calls `method` with `payload`. Await the reply; on a hot path, a builtin or native
@@ -542,7 +758,7 @@ impl PluginHandle {
     ///
     /// # Errors
     /// When the plugin is not active, or the call fails.
-    pub fn call<'a>(&'a self, method: &'a str, payload: &'a [u8]) -> Reply<'a> {
-        self.slot.call(&self.host, method, payload)
+    pub fn call<'a>(&self, method: &'a str, payload: &'a [u8]) -> Reply<'a> {
+        self.route.call(&self.host, method, payload)
     }
 }

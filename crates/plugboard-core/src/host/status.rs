@@ -43,6 +43,7 @@ pub struct PluginStatus {
 }
 
 pub(crate) fn of_slot(host: &HostInner, slot: &Slot) -> PluginStatus {
+    let table = host.table.load();
     let d = &slot.descriptor;
     let s = slot.status.lock().clone();
     let running = matches!(
@@ -76,7 +77,7 @@ pub(crate) fn of_slot(host: &HostInner, slot: &Slot) -> PluginStatus {
         start_ms: s.start_time.map(|t| t.as_secs_f64() * 1000.0),
         calls: slot.calls.load(Ordering::Relaxed),
         errors: slot.errors.load(Ordering::Relaxed),
-        shadowed: host
+        shadowed: table
             .shadowed
             .iter()
             .filter(|sh| sh.id.as_str() == id)
@@ -93,7 +94,7 @@ pub(crate) fn of_slot(host: &HostInner, slot: &Slot) -> PluginStatus {
                 )
             })
             .collect(),
-        warnings: host
+        warnings: table
             .resolution
             .warnings
             .iter()
@@ -104,13 +105,9 @@ pub(crate) fn of_slot(host: &HostInner, slot: &Slot) -> PluginStatus {
 }
 
 pub(crate) fn collect(host: &HostInner) -> Vec<PluginStatus> {
-    let mut out: Vec<PluginStatus> = host
-        .order
-        .iter()
-        .filter_map(|id| host.slots.get(id))
-        .map(|s| of_slot(host, s))
-        .collect();
-    for r in &host.rejected {
+    let mut out: Vec<PluginStatus> = host.slots().iter().map(|s| of_slot(host, s)).collect();
+    let table = host.table.load();
+    for r in &table.rejected {
         out.push(never_started(
             r.name.clone(),
             None,
@@ -119,7 +116,7 @@ pub(crate) fn collect(host: &HostInner) -> Vec<PluginStatus> {
             r.origin.label(),
         ));
     }
-    for m in &host.missing {
+    for m in &table.missing {
         out.push(never_started(
             m.id.to_string(),
             m.version.as_ref().map(ToString::to_string),

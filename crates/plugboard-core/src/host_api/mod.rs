@@ -53,6 +53,8 @@ pub fn effective_permissions(requested: &Permissions, grant: Option<&Permissions
 /// Per-plugin data the host API serves; shared by the plugin's [`HostApi`] and the host.
 pub(crate) struct PluginContext {
     pub(crate) descriptor: Arc<Descriptor>,
+    /// The slot generation this context belongs to (a new one per version after a reload).
+    pub(crate) generation: u64,
     pub(crate) log: PluginLog,
     pub(crate) config: RwLock<Arc<serde_json::Value>>,
     pub(crate) reported_health: Mutex<Option<HealthReport>>,
@@ -175,7 +177,7 @@ impl HostApi {
     /// plugin is active.
     pub fn report_failure(&self, reason: impl Into<String>) {
         if let Ok(host) = self.host() {
-            host.report_failure(self.id(), reason.into());
+            host.report_failure(&self.ctx, reason.into());
         }
     }
 
@@ -238,7 +240,9 @@ impl HostApi {
     /// # Errors
     /// When another plugin registered the same id.
     pub fn register_service(&self, id: &str, service: Arc<dyn Service>) -> Result<(), CallError> {
-        self.host()?.services.register(self.id(), id, service)
+        self.host()?
+            .services
+            .register(self.id(), self.ctx.generation, id, service)
     }
 
     /// Resolves service `id`. Its provider must be declared in this plugin's `requires` or

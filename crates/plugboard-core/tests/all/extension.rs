@@ -90,8 +90,8 @@ async fn implementations_are_ordered_by_priority() {
     let point = host.point(POINT).unwrap();
     assert_eq!(point.point().id, POINT);
     assert_eq!(point.point().declared_by, None);
-    let order: Vec<(&str, i32)> = point
-        .implementations()
+    let impls = point.implementations();
+    let order: Vec<(&str, i32)> = impls
         .iter()
         .map(|i| (i.plugin.as_str(), i.priority))
         .collect();

@@ -24,7 +24,8 @@ async fn dependencies_start_first_and_every_transition_is_observed() {
         .plugin(manifest("base", ""), Probe::new(&j).factory())
         .build()
         .unwrap();
-    let ids: Vec<&str> = host.plugin_ids().iter().map(|p| p.as_str()).collect();
+    let ids = host.plugin_ids();
+    let ids: Vec<&str> = ids.iter().map(|p| p.as_str()).collect();
     assert_eq!(ids, ["base", "app"]);
     assert_eq!(host.state("app"), Some(PluginState::Resolved));
     assert!(j.entries().is_empty(), "build runs no plugin code");

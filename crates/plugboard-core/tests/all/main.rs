@@ -8,5 +8,6 @@ mod extension;
 mod failures;
 mod host_api;
 mod lifecycle;
+mod reload;
 mod services;
 mod support;

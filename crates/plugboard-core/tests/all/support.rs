@@ -65,6 +65,7 @@ pub(crate) struct Probe {
     event: Option<Arc<EventFn>>,
     health: Option<Arc<HealthFn>>,
     keep: Option<ApiSlot>,
+    quiet_calls: bool,
 }
 
 /// Where a [`Probe`] leaves its host API at boot, for a test to use from outside.
@@ -125,6 +126,12 @@ impl Probe {
         f: impl Fn() -> Option<HealthReport> + Send + Sync + 'static,
     ) -> Self {
         self.health = Some(Arc::new(f));
+        self
+    }
+
+    /// Journals hooks only, not calls (for load tests, whose calls would fill memory).
+    pub(crate) fn quiet_calls(mut self) -> Self {
+        self.quiet_calls = true;
         self
     }
 
@@ -190,7 +197,9 @@ impl BuiltinPlugin for ProbePlugin {
     }
 
     fn call(&self, method: &str, payload: &[u8]) -> Result<Vec<u8>, CallError> {
-        self.note(&format!("call:{method}"));
+        if !self.probe.quiet_calls {
+            self.note(&format!("call:{method}"));
+        }
         match &self.probe.call {
             Some(f) => f(self.host(), method, payload),
             None => Ok(payload.to_vec()),

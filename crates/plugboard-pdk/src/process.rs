@@ -609,7 +609,8 @@ fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
 }
 
 fn to_status(hook: &str, e: &Error) -> Status {
-    Status::unknown(format!("{hook}: {e}"))
+    let _ = hook;
+    Status::unknown(e.to_string())
 }
 
 fn wire_error(e: Error) -> pb::Error {

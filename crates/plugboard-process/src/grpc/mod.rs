@@ -436,7 +436,12 @@ pub(crate) struct GrpcSession {
 
 impl GrpcSession {
     fn hook_error(&self, hook: &str, status: &tonic::Status) -> PluginError {
-        PluginError::new(format!("{hook} failed: {}", status.message()))
+        let message = status.message();
+        if message.is_empty() {
+            PluginError::new(format!("the plugin's {hook} answered {:?}", status.code()))
+        } else {
+            PluginError::new(message)
+        }
     }
 
     fn unimplemented(&self, status: &tonic::Status) -> bool {

@@ -3,7 +3,7 @@
 
 use std::collections::VecDeque;
 use std::process::ExitStatus;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -73,6 +73,23 @@ impl ProcessInstance {
         });
         tokio::spawn(watch(inner.clone(), session));
         Ok(ProcessInstance { inner })
+    }
+}
+
+/// A weak handle on an instance, kept by the runtime to reach the plugin's gRPC connection.
+#[derive(Clone)]
+pub(crate) struct InstanceHandle(Weak<Inner>);
+
+impl InstanceHandle {
+    /// The current process's gRPC connection, if it runs and speaks gRPC.
+    pub(crate) fn channel(&self) -> Option<tonic::transport::Channel> {
+        self.0.upgrade()?.current.read().as_ref()?.channel()
+    }
+}
+
+impl ProcessInstance {
+    pub(crate) fn handle(&self) -> InstanceHandle {
+        InstanceHandle(Arc::downgrade(&self.inner))
     }
 }
 

@@ -57,6 +57,7 @@
 #![deny(missing_docs)]
 
 mod child;
+mod dynamic;
 mod error;
 mod grpc;
 mod instance;
@@ -73,8 +74,11 @@ use plugboard_core::manifest::{ProcessProtocol, RuntimeKind};
 use plugboard_core::{Descriptor, HostApi, PluginInstance, Runtime, RuntimeError};
 pub use plugboard_protocol::handshake::ReattachConfig;
 
+pub use dynamic::{DynamicCallError, DynamicMethod};
 pub use error::ProcessError;
 pub use settings::{PreExec, DEFAULT_COOKIE_KEY, DEFAULT_COOKIE_VALUE};
+/// The gRPC connection type [`ProcessRuntime::grpc_channel`] hands out.
+pub use tonic::transport::Channel;
 
 use instance::ProcessInstance;
 use settings::Settings;
@@ -94,6 +98,7 @@ pub type SandboxHook = Arc<dyn Fn(&Descriptor) -> Result<Option<PreExec>, String
 pub struct ProcessRuntime {
     reattach: Arc<Mutex<HashMap<String, ReattachConfig>>>,
     sandbox: Option<SandboxHook>,
+    instances: Arc<Mutex<HashMap<String, instance::InstanceHandle>>>,
 }
 
 impl std::fmt::Debug for ProcessRuntime {
@@ -125,6 +130,13 @@ impl ProcessRuntime {
     pub fn reattach(self, id: impl Into<String>, config: ReattachConfig) -> Self {
         self.reattach.lock().insert(id.into(), config);
         self
+    }
+
+    /// The gRPC connection to plugin `id`'s running process, to call its own services (see
+    /// [`DynamicMethod`]); `None` when it is not loaded by this runtime, not running, or on
+    /// the stdio protocol.
+    pub fn grpc_channel(&self, id: &str) -> Option<Channel> {
+        self.instances.lock().get(id)?.channel()
     }
 
     /// Confines every process with `hook`'s pre-exec function (the OS sandbox).
@@ -211,6 +223,7 @@ impl Runtime for ProcessRuntime {
             }),
         };
         let instance = ProcessInstance::start(host, settings, launcher).await?;
+        self.instances.lock().insert(id, instance.handle());
         Ok(Arc::new(instance))
     }
 }

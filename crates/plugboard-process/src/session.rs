@@ -16,6 +16,11 @@ pub(crate) trait Session: Send + Sync + 'static {
     /// The process.
     fn child(&self) -> &Child;
 
+    /// The gRPC connection, for calling the plugin's own services (`None` on stdio).
+    fn channel(&self) -> Option<tonic::transport::Channel> {
+        None
+    }
+
     /// Runs `boot` with the configuration; `Some` is an adjusted configuration.
     async fn boot(
         &self,

@@ -460,6 +460,10 @@ impl Session for GrpcSession {
         &self.child
     }
 
+    fn channel(&self) -> Option<Channel> {
+        Some(self.channel.clone())
+    }
+
     async fn boot(
         &self,
         config: &serde_json::Value,
@@ -613,7 +617,6 @@ impl Session for GrpcSession {
                 .shutdown(plugboard_protocol::grpc::go_plugin::Empty {}),
         )
         .await;
-        let _ = &self.channel;
     }
 }
 

@@ -145,3 +145,82 @@ async fn a_plugin_is_reattached_from_its_reattach_config() {
     let status = within(10, child.wait()).await.unwrap();
     assert!(status.success(), "{status:?}");
 }
+
+/// `plugboard call --proto`'s engine: any method of the plugin's gRPC server, from its `.proto`
+/// file, JSON in and out. Here go-plugin's own health service and Plugboard's `Plugin` service.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn any_method_is_called_from_its_proto_with_json() {
+    use plugboard_process::{DynamicCallError, DynamicMethod, ProcessRuntime};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    let f = Fixture::new();
+    f.probe("probe", "", "");
+    let runtime = ProcessRuntime::new();
+    let host = f
+        .bare_builder()
+        .runtime(Arc::new(runtime.clone()))
+        .build()
+        .unwrap();
+    within(30, host.start()).await.unwrap();
+    let channel = runtime
+        .grpc_channel("probe")
+        .expect("a running gRPC plugin");
+    let proto = crate::support::workspace().join("proto");
+
+    let health = DynamicMethod::find(
+        &proto.join("grpc/health/v1/health.proto"),
+        &[proto.clone()],
+        "Health/Check",
+    )
+    .unwrap();
+    assert_eq!(health.path(), "/grpc.health.v1.Health/Check");
+    let out = health
+        .call_json(
+            channel.clone(),
+            r#"{"service":"plugin"}"#,
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
+    assert_eq!(out, r#"{"status":"SERVING"}"#);
+
+    let call = DynamicMethod::find(
+        &proto.join("plugboard/v1/plugin.proto"),
+        &[proto.clone()],
+        "plugboard.v1.Plugin/Call",
+    )
+    .unwrap();
+    // "aGk=" is base64 for "hi", as protobuf's JSON mapping writes bytes.
+    let out = call
+        .call_json(
+            channel.clone(),
+            r#"{"method":"upper","payload":"aGk="}"#,
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
+    assert_eq!(out, r#"{"payload":"SEk="}"#);
+
+    match call
+        .call_json(channel.clone(), r#"{"methd":"x"}"#, Duration::from_secs(5))
+        .await
+    {
+        Err(DynamicCallError::Input { message, .. }) => {
+            assert_eq!(message, "plugboard.v1.CallRequest")
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    match DynamicMethod::find(
+        &proto.join("plugboard/v1/plugin.proto"),
+        &[proto.clone()],
+        "Plugin/Nope",
+    ) {
+        Err(e @ DynamicCallError::UnknownMethod { .. }) => {
+            assert!(e.to_string().contains("plugboard.v1.Plugin/Call"), "{e}")
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    within(30, host.stop()).await;
+    assert!(runtime.grpc_channel("probe").is_none());
+}

@@ -40,7 +40,12 @@ async fn a_python_grpcio_plugin_is_loaded_and_uses_the_host_api() {
     );
     f.config("plugins:\n  - id: greeter\n    config: {greeting: howdy}\n");
     let host = f.start().await;
-    assert_eq!(host.state("greeter"), Some(PluginState::Active), "{:?}", host.status("greeter"));
+    assert_eq!(
+        host.state("greeter"),
+        Some(PluginState::Active),
+        "{:?}",
+        host.status("greeter")
+    );
     assert_eq!(
         host.call("greeter", "greet", br#""Ada""#).await.unwrap(),
         br#""howdy, Ada""#

@@ -326,7 +326,7 @@ async fn read_stderr<R: AsyncRead + Unpin>(
     let mut read = 0u32;
     while let Ok(Some(line)) = read_line_capped(&mut r).await {
         read = read.wrapping_add(1);
-        if read % 256 == 0 {
+        if read.is_multiple_of(256) {
             tokio::task::yield_now().await;
         }
         if line.trim().is_empty() {

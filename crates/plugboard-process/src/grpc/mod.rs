@@ -337,9 +337,9 @@ pub(crate) async fn dial(handshake: &Handshake, limit: Duration) -> Result<Chann
                     .await
             }
             Network::Tcp => {
-                let endpoint = Endpoint::from_shared(format!("http://{address}"))
-                    .map_err(|e| tonic::transport::Error::from(e))?;
-                endpoint.connect().await
+                Endpoint::from_shared(format!("http://{address}"))?
+                    .connect()
+                    .await
             }
         }
     };

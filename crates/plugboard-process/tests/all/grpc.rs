@@ -170,7 +170,7 @@ async fn any_method_is_called_from_its_proto_with_json() {
 
     let health = DynamicMethod::find(
         &proto.join("grpc/health/v1/health.proto"),
-        &[proto.clone()],
+        std::slice::from_ref(&proto),
         "Health/Check",
     )
     .unwrap();
@@ -187,7 +187,7 @@ async fn any_method_is_called_from_its_proto_with_json() {
 
     let call = DynamicMethod::find(
         &proto.join("plugboard/v1/plugin.proto"),
-        &[proto.clone()],
+        std::slice::from_ref(&proto),
         "plugboard.v1.Plugin/Call",
     )
     .unwrap();
@@ -213,7 +213,7 @@ async fn any_method_is_called_from_its_proto_with_json() {
     }
     match DynamicMethod::find(
         &proto.join("plugboard/v1/plugin.proto"),
-        &[proto.clone()],
+        std::slice::from_ref(&proto),
         "Plugin/Nope",
     ) {
         Err(e @ DynamicCallError::UnknownMethod { .. }) => {

@@ -2,7 +2,8 @@
 //! (median, p99) of a gRPC plugin (the pdk probe) and a stdio plugin (a Python script), against
 //! the floor: a blocking Unix-socket ping-pong between two processes on this machine.
 //!
-//! `cargo bench -p plugboard-process --bench process_call` (builds the probe example first).
+//! `cargo build --release -p plugboard-process --example process_probe && cargo bench -p
+//! plugboard-process --bench process_call`.
 //! When the Go plugin and the Go go-plugin host are built (`scripts/build-go`, into
 //! target/go/), the same measurements are made for them.
 
@@ -30,12 +31,27 @@ fn main() {
         .unwrap();
     println!("process plugins, {CALLS} sequential tiny calls, {STARTS} starts (median / p99)");
     let floor = pingpong();
-    report("floor: Unix-socket ping-pong, 2 processes", None, &floor, None);
+    report(
+        "floor: Unix-socket ping-pong, 2 processes",
+        None,
+        &floor,
+        None,
+    );
     let (start, calls) = rt.block_on(measure(&probe, "grpc", ""));
-    report("plugboard, gRPC (pdk plugin, unix socket)", Some(&start), &calls, Some(&floor));
+    report(
+        "plugboard, gRPC (pdk plugin, unix socket)",
+        Some(&start),
+        &calls,
+        Some(&floor),
+    );
     if python_available() {
         let (start, calls) = rt.block_on(measure(Path::new(""), "stdio", STDIO_ECHO));
-        report("plugboard, stdio (python3 script)", Some(&start), &calls, Some(&floor));
+        report(
+            "plugboard, stdio (python3 script)",
+            Some(&start),
+            &calls,
+            Some(&floor),
+        );
     } else {
         println!("(python3 missing: stdio skipped)");
     }
@@ -51,13 +67,33 @@ fn python_available() -> bool {
         .is_ok_and(|s| s.success())
 }
 
+/// The release probe: beside this benchmark when `cargo build --release --example
+/// process_probe` built it, else built into a target directory of its own (the outer cargo
+/// holds the lock on this one while the benchmark runs).
 fn build_probe() -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let exe = std::env::current_exe().unwrap();
+    let beside = exe
+        .ancestors()
+        .nth(2)
+        .unwrap()
+        .join("examples/process_probe");
+    if beside.exists() {
+        return beside;
+    }
     let target = exe.ancestors().nth(3).unwrap().to_path_buf();
     let status = std::process::Command::new(std::env::var("CARGO").unwrap_or("cargo".into()))
         .current_dir(&root)
-        .args(["build", "--quiet", "--release", "-p", "plugboard-process", "--example", "process_probe", "--target-dir"])
+        .args([
+            "build",
+            "--quiet",
+            "--release",
+            "-p",
+            "plugboard-process",
+            "--example",
+            "process_probe",
+            "--target-dir",
+        ])
         .arg(target.join("process-bench-plugins"))
         .status()
         .unwrap();
@@ -75,7 +111,11 @@ async fn measure(exe: &Path, protocol: &str, script: &str) -> (Vec<Duration>, Ve
     } else {
         use std::os::unix::fs::PermissionsExt;
         std::fs::write(plugin.join("bin/plugin"), script).unwrap();
-        std::fs::set_permissions(plugin.join("bin/plugin"), std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(
+            plugin.join("bin/plugin"),
+            std::fs::Permissions::from_mode(0o755),
+        )
+        .unwrap();
     }
     std::fs::write(
         plugin.join("plugin.yaml"),

@@ -57,7 +57,11 @@ fn a_python_process_plugin_is_called_by_method_and_by_proto() {
         return;
     }
     let tree = greeter_tree();
-    let out = run(&plugboard(), tree.path(), &["call", "greeter", "greet", "--input", "\"Ada\""]);
+    let out = run(
+        &plugboard(),
+        tree.path(),
+        &["call", "greeter", "greet", "--input", "\"Ada\""],
+    );
     out.code(0);
     assert_eq!(out.stdout(), "\"hello, Ada\"");
 
@@ -87,7 +91,15 @@ fn a_python_process_plugin_is_called_by_method_and_by_proto() {
     let out = run(
         &plugboard(),
         tree.path(),
-        &["call", "greeter", "Health/Check", "--proto", health.to_str().unwrap(), "--input", r#"{"service":"plugin"}"#],
+        &[
+            "call",
+            "greeter",
+            "Health/Check",
+            "--proto",
+            health.to_str().unwrap(),
+            "--input",
+            r#"{"service":"plugin"}"#,
+        ],
     );
     out.code(0);
     assert_eq!(out.stdout().trim(), r#"{"status":"SERVING"}"#);
@@ -95,8 +107,18 @@ fn a_python_process_plugin_is_called_by_method_and_by_proto() {
     let out = run(
         &plugboard(),
         tree.path(),
-        &["call", "greeter", "Health/Nope", "--proto", health.to_str().unwrap()],
+        &[
+            "call",
+            "greeter",
+            "Health/Nope",
+            "--proto",
+            health.to_str().unwrap(),
+        ],
     );
     assert_ne!(out.code, Some(0));
-    assert!(out.stderr.contains("grpc.health.v1.Health/Check"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("grpc.health.v1.Health/Check"),
+        "{}",
+        out.stderr
+    );
 }

@@ -139,7 +139,9 @@ impl ProcessRuntime {
         self.instances.lock().get(id)?.channel()
     }
 
-    /// Confines every process with `hook`'s pre-exec function (the OS sandbox).
+    /// Confines every process with `hook`'s pre-exec function (the OS sandbox), except those
+    /// whose manifest says `process.sandbox: off` (logged as a warning). An error from `hook`
+    /// refuses the plugin with that message.
     pub fn with_sandbox(mut self, hook: SandboxHook) -> Self {
         self.sandbox = Some(hook);
         self
@@ -199,11 +201,24 @@ impl Runtime for ProcessRuntime {
             self.check(&descriptor)?;
         }
         let mut settings = Settings::of(&descriptor)?;
-        if let Some(hook) = &self.sandbox {
-            settings.pre_exec = hook(&descriptor).map_err(|message| ProcessError::Manifest {
-                plugin: id.clone(),
-                message,
-            })?;
+        let sandbox_off = descriptor
+            .manifest
+            .process
+            .as_ref()
+            .is_some_and(|p| p.sandbox == plugboard_core::manifest::Toggle::Off);
+        match &self.sandbox {
+            Some(_) if sandbox_off => host.log(
+                plugboard_core::manifest::LogLevel::Warning,
+                "the OS sandbox is off for this plugin (`process.sandbox: off` in its plugin.yaml): its process runs with the host's full rights",
+            ),
+            Some(hook) => {
+                settings.pre_exec =
+                    hook(&descriptor).map_err(|message| ProcessError::Manifest {
+                        plugin: id.clone(),
+                        message,
+                    })?;
+            }
+            None => {}
         }
         let settings = Arc::new(settings);
         let launcher: Box<dyn session::Launcher> = match (settings.protocol, reattach) {

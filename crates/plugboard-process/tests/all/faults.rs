@@ -118,3 +118,49 @@ async fn an_entry_that_is_not_executable_is_refused_at_check() {
     assert!(reason.contains("chmod +x"), "{reason}");
     host.stop().await;
 }
+
+/// The sandbox seam: the hook's pre-exec function runs in the child before exec (here it
+/// refuses, as a sandbox that cannot be applied must), an error from the hook refuses the
+/// plugin, and `sandbox: off` skips the hook with a warning.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sandbox_hook_runs_before_exec_and_can_be_turned_off() {
+    use plugboard_process::{PreExec, ProcessRuntime, SandboxHook};
+    use std::sync::Arc;
+
+    let f = Fixture::new();
+    f.probe("confined", "  restart: {policy: never}\n", "");
+    f.probe("refused", "  restart: {policy: never}\n", "");
+    f.probe("free", "  sandbox: off\n", "");
+    let hook: SandboxHook = Arc::new(|d| match d.id().as_str() {
+        "refused" => Err(
+            "the kernel enforces no Landlock; set `process.sandbox: off` to run it unconfined"
+                .to_owned(),
+        ),
+        _ => {
+            let pre: PreExec = Arc::new(|| Err(std::io::Error::from_raw_os_error(libc_eperm())));
+            Ok(Some(pre))
+        }
+    });
+    let host = f
+        .bare_builder()
+        .runtime(Arc::new(ProcessRuntime::new().with_sandbox(hook)))
+        .build()
+        .unwrap();
+    within(60, host.start()).await.unwrap();
+    let confined = host.status("confined").unwrap().reason.unwrap_or_default();
+    assert!(confined.contains("cannot start"), "{confined}");
+    assert!(confined.contains("not permitted"), "{confined}");
+    let refused = host.status("refused").unwrap().reason.unwrap_or_default();
+    assert!(refused.contains("no Landlock"), "{refused}");
+    assert_eq!(host.state("free"), Some(PluginState::Active));
+    assert_eq!(host.call("free", "echo", b"ok").await.unwrap(), b"ok");
+    host.stop().await;
+    assert!(host
+        .read_log("free")
+        .unwrap()
+        .contains("the OS sandbox is off"));
+}
+
+fn libc_eperm() -> i32 {
+    1
+}

@@ -106,3 +106,55 @@ async fn a_script_that_never_answers_hello_fails_with_the_timeout() {
     assert!(reason.contains("thinking"), "{reason}");
     host.stop().await;
 }
+
+/// A stdio plugin that dies in a call: the call gets a crash error with its last words, and the
+/// plugin is restarted (hello again) and answers from a new process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stdio_plugin_that_dies_is_restarted() {
+    if python_missing() {
+        return;
+    }
+    let script = r#"#!/usr/bin/env python3
+import json, os, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m["type"] == "hello":
+        print(json.dumps({"type": "ready", "protocol_version": 1}), flush=True)
+    elif m["type"] == "call" and m["method"] == "die":
+        print("[ERROR] dying on request", file=sys.stderr, flush=True)
+        os._exit(7)
+    elif m["type"] == "call":
+        print(json.dumps({"type": "result", "id": m["id"], "payload_json": os.getpid()}), flush=True)
+"#;
+    let f = Fixture::new();
+    f.script(
+        "phoenix",
+        script,
+        "  protocol: stdio\n  restart: {policy: on-failure, max: 3, window: 1m}\n",
+        "",
+    );
+    let host = f.start().await;
+    let first = host.call("phoenix", "pid", b"").await.unwrap();
+    match within(10, host.call("phoenix", "die", b""))
+        .await
+        .unwrap_err()
+    {
+        CallError::Crashed { message, .. } => {
+            assert!(message.contains("exited with status 7"), "{message}");
+            assert!(message.contains("dying on request"), "{message}");
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    let mut again = None;
+    for _ in 0..100 {
+        if let Ok(pid) = host.call("phoenix", "pid", b"").await {
+            again = Some(pid);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let again = again.expect("the plugin came back");
+    assert_ne!(again, first);
+    assert_eq!(host.state("phoenix"), Some(PluginState::Active));
+    host.stop().await;
+}

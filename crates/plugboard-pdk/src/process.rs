@@ -145,6 +145,9 @@ pub struct ServeConfig {
     pub cookie_value: String,
     /// The application protocol versions this plugin speaks.
     pub versions: Vec<u32>,
+    /// Listen on TCP (loopback, a port in `PLUGIN_MIN_PORT`..`PLUGIN_MAX_PORT`) instead of a
+    /// Unix socket, as go-plugin plugins do on Windows.
+    pub tcp: bool,
 }
 
 impl Default for ServeConfig {
@@ -153,6 +156,7 @@ impl Default for ServeConfig {
             cookie_key: DEFAULT_COOKIE_KEY.to_owned(),
             cookie_value: DEFAULT_COOKIE_VALUE.to_owned(),
             versions: vec![1],
+            tcp: false,
         }
     }
 }
@@ -224,13 +228,60 @@ pub async fn serve_with<P: ProcessPlugin>(
     let version = choose_version(&offered, &config.versions)
         .or_else(|| config.versions.iter().min().copied())
         .unwrap_or(1);
+    if config.tcp {
+        let listener = bind_tcp().await.map_err(ServeError::Io)?;
+        let addr = listener.local_addr().map_err(ServeError::Io)?;
+        let line = Handshake::grpc(version, Network::Tcp, addr.to_string());
+        let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+        return run_server(plugin, line, incoming).await;
+    }
     let dir = std::env::var_os(ENV_UNIX_SOCKET_DIR)
         .map(PathBuf::from)
         .unwrap_or_else(std::env::temp_dir);
     let path = dir.join(format!("plugin-{}.sock", std::process::id()));
     let _ = std::fs::remove_file(&path);
     let listener = UnixListener::bind(&path).map_err(ServeError::Io)?;
+    let line = Handshake::grpc(version, Network::Unix, path.to_string_lossy().into_owned());
+    let served = run_server(plugin, line, UnixListenerStream::new(listener)).await;
+    let _ = std::fs::remove_file(&path);
+    served
+}
 
+/// A loopback listener on the first free port of go-plugin's range.
+async fn bind_tcp() -> std::io::Result<tokio::net::TcpListener> {
+    let port = |name: &str, default: u16| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse::<u16>().ok())
+            .unwrap_or(default)
+    };
+    let (min, max) = (
+        port("PLUGIN_MIN_PORT", 10000),
+        port("PLUGIN_MAX_PORT", 25000),
+    );
+    let mut last = std::io::Error::new(std::io::ErrorKind::AddrInUse, "no port in range");
+    for p in min..=max {
+        match tokio::net::TcpListener::bind(("127.0.0.1", p)).await {
+            Ok(l) => return Ok(l),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}
+
+/// Serves on `incoming` after printing `line`, until the host shuts the plugin down.
+async fn run_server<P, I, IO, IE>(plugin: P, line: Handshake, incoming: I) -> Result<(), ServeError>
+where
+    P: ProcessPlugin,
+    I: Stream<Item = Result<IO, IE>> + Send + 'static,
+    IO: tokio::io::AsyncRead
+        + tokio::io::AsyncWrite
+        + tonic::transport::server::Connected
+        + Unpin
+        + Send
+        + 'static,
+    IE: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let (shutdown, mut stopped) = tokio::sync::watch::channel(false);
     let shutdown = Arc::new(shutdown);
     let broker = Arc::new(BrokerState::default());
@@ -254,7 +305,6 @@ pub async fn serve_with<P: ProcessPlugin>(
             host,
         }));
 
-    let line = Handshake::grpc(version, Network::Unix, path.to_string_lossy().into_owned());
     {
         use std::io::Write;
         let mut out = std::io::stdout().lock();
@@ -262,13 +312,12 @@ pub async fn serve_with<P: ProcessPlugin>(
         out.flush().map_err(ServeError::Io)?;
     }
     let mut stop = stopped.clone();
-    let serve =
-        server.serve_with_incoming_shutdown(UnixListenerStream::new(listener), async move {
-            let _ = stop.wait_for(|s| *s).await;
-            // Close the broker stream, and let the Shutdown call's answer leave.
-            drop(keep_tx);
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        });
+    let serve = server.serve_with_incoming_shutdown(incoming, async move {
+        let _ = stop.wait_for(|s| *s).await;
+        // Close the broker stream, and let the Shutdown call's answer leave.
+        drop(keep_tx);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    });
     // A graceful stop waits for the host's connections to close; the host may keep them open
     // (go-plugin's host does), so the process ends a moment after Shutdown in any case.
     let served = tokio::select! {
@@ -278,7 +327,6 @@ pub async fn serve_with<P: ProcessPlugin>(
             tokio::time::sleep(Duration::from_millis(500)).await;
         } => Ok(()),
     };
-    let _ = std::fs::remove_file(&path);
     served
 }
 

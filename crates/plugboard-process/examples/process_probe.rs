@@ -6,7 +6,7 @@
 //! (the process exits 3 at once), `fork` (starts a grandchild `sleep 300` and answers its pid),
 //! `pid` (this process's id), `noise` (writes N stderr lines first). `PROBE_FAULT` in the
 //! environment makes the process misbehave before serving: `no-handshake`, `garbage`,
-//! `exit1`, `flood`.
+//! `exit1`, `flood`. `PROBE_TCP` makes it listen on loopback TCP instead of a Unix socket.
 use std::io::Write;
 
 use plugboard_pdk::process::{serve, ProcessHost, ProcessPlugin};
@@ -106,6 +106,15 @@ fn main() {
             });
         }
         _ => {}
+    }
+    if std::env::var("PROBE_TCP").is_ok() {
+        plugboard_pdk::process::serve_config(
+            Probe,
+            plugboard_pdk::process::ServeConfig {
+                tcp: true,
+                ..Default::default()
+            },
+        );
     }
     serve(Probe);
 }

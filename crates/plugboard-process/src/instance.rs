@@ -146,18 +146,20 @@ async fn watch_session(inner: Arc<Inner>, session: Arc<dyn Session>) {
     if *inner.stopping.borrow() {
         return;
     }
+    // At once, so that no new call goes to the dead session.
+    {
+        let mut cur = inner.current.write();
+        if cur.as_ref().is_some_and(|c| Arc::ptr_eq(c, &session)) {
+            cur.take();
+        }
+        inner.sup.lock().down = Some(describe_exit(&status));
+    }
     session
         .child()
         .drain_stderr(Duration::from_millis(300))
         .await;
     // Its children go with it.
     session.child().signal_group(libc::SIGKILL);
-    {
-        let mut cur = inner.current.write();
-        if cur.as_ref().is_some_and(|c| Arc::ptr_eq(c, &session)) {
-            cur.take();
-        }
-    }
     let mut what = describe_exit(&status);
     let mut tail = session.child().stderr.render();
     drop(session);
@@ -338,6 +340,13 @@ impl PluginInstance for ProcessInstance {
             let session = inner.session().map_err(|e| inner.not_running(e))?;
             let t = inner.settings.call_timeout;
             let child = session.child();
+            if let Some(status) = child.exited() {
+                // Dead before the call began: the supervisor is on it.
+                return Err(inner.not_running(format!(
+                    "its process {} and is being restarted; try again shortly",
+                    describe_exit(&status)
+                )));
+            }
             tokio::select! {
                 biased;
                 r = tokio::time::timeout(t, session.call(method, payload)) => match r {

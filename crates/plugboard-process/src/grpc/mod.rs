@@ -172,7 +172,7 @@ impl GrpcLauncher {
         let host = self.host.clone();
         tokio::spawn(async move {
             while let Ok(Some(l)) = read_line_capped(&mut reader).await {
-                if host.log_enabled(LogLevel::Debug) {
+                if !l.trim().is_empty() && host.log_enabled(LogLevel::Debug) {
                     host.log(LogLevel::Debug, &format!("stdout: {l}"));
                 }
             }

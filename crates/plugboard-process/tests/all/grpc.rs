@@ -224,3 +224,30 @@ async fn any_method_is_called_from_its_proto_with_json() {
     within(30, host.stop()).await;
     assert!(runtime.grpc_channel("probe").is_none());
 }
+
+/// A plugin that listens on TCP (as go-plugin plugins do on Windows) is dialled at its
+/// `host:port`, inside the port range the host gave it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_on_tcp_is_dialled_at_its_port() {
+    let f = Fixture::new();
+    f.probe(
+        "tcp",
+        "  env: {PROBE_TCP: '1'}\n",
+        "permissions:\n  storage: true\n",
+    );
+    let host = f.start().await;
+    assert_eq!(
+        host.state("tcp"),
+        Some(PluginState::Active),
+        "{:?}",
+        host.status("tcp")
+    );
+    assert_eq!(
+        host.call("tcp", "echo", b"over tcp").await.unwrap(),
+        b"over tcp"
+    );
+    assert_eq!(host.call("tcp", "count", b"").await.unwrap(), b"1");
+    let log = host.read_log("tcp").unwrap();
+    assert!(log.contains("connected over tcp 127.0.0.1:"), "{log}");
+    within(30, host.stop()).await;
+}

@@ -3,7 +3,7 @@
 //! Methods: `echo` (the payload back), `upper` (text upper-cased), `count` (a counter kept in
 //! the host's storage, through the broker), `config` (the configuration, from the host API),
 //! `publish` (publishes the payload on `probe.events`), `sleep` (never answers in time), `exit`
-//! (the process exits 3 at once), `fork` (starts a grandchild `sleep 300` and answers its pid),
+//! (the process exits 3 at once), `freeze` (the process stops itself with SIGSTOP), `fork` (starts a grandchild `sleep 300` and answers its pid),
 //! `pid` (this process's id), `noise` (writes N stderr lines first). `PROBE_FAULT` in the
 //! environment makes the process misbehave before serving: `no-handshake`, `garbage`,
 //! `exit1`, `flood`. `PROBE_TCP` makes it listen on loopback TCP instead of a Unix socket.
@@ -59,6 +59,13 @@ impl ProcessPlugin for Probe {
                 Ok(Vec::new())
             }
             "exit" => std::process::exit(3),
+            "freeze" => {
+                // The whole process stops answering, as a deadlocked plugin would.
+                let _ = std::process::Command::new("kill")
+                    .args(["-STOP", &std::process::id().to_string()])
+                    .status();
+                Ok(Vec::new())
+            }
             "pid" => Ok(std::process::id().to_string().into_bytes()),
             "fork" => {
                 let child = std::process::Command::new("sleep")

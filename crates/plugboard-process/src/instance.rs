@@ -279,6 +279,32 @@ fn backoff(attempt: usize) -> Duration {
     base.mul_f64(jitter)
 }
 
+/// How long a process has to answer its health check after a call timed out.
+const PING_LIMIT: Duration = Duration::from_secs(2);
+
+/// After a call timed out: a process that does not answer its health check either is hung, not
+/// slow, and is killed (its group with it), so that the supervisor restarts it under the
+/// policy. A slow method in a live process is left alone.
+fn check_hung(inner: &Arc<Inner>, session: &Arc<dyn Session>) {
+    let (inner, session) = (inner.clone(), session.clone());
+    tokio::spawn(async move {
+        let alive = matches!(
+            tokio::time::timeout(PING_LIMIT, session.ping()).await,
+            Ok(true)
+        );
+        if !alive && session.child().exited().is_none() && !*inner.stopping.borrow() {
+            inner.host.log(
+                LogLevel::Error,
+                &format!(
+                    "the plugin's process (pid {}) is hung: a call timed out and it did not answer its health check within {PING_LIMIT:?}; killing it",
+                    session.child().pid
+                ),
+            );
+            session.child().signal_group(libc::SIGKILL);
+        }
+    });
+}
+
 /// How a call ended when the process may have died under it.
 async fn crashed(
     session: &dyn Session,
@@ -361,11 +387,14 @@ impl PluginInstance for ProcessInstance {
                         }
                         Err(e)
                     }
-                    Err(_) => Err(CallError::Timeout {
-                        plugin: inner.id.clone(),
-                        method: method.to_owned(),
-                        millis: u64::try_from(t.as_millis()).unwrap_or(u64::MAX),
-                    }),
+                    Err(_) => {
+                        check_hung(inner, &session);
+                        Err(CallError::Timeout {
+                            plugin: inner.id.clone(),
+                            method: method.to_owned(),
+                            millis: u64::try_from(t.as_millis()).unwrap_or(u64::MAX),
+                        })
+                    }
                 },
                 status = child.wait() => Err(crashed(&*session, &inner.id, method, status).await),
             }

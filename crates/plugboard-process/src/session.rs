@@ -39,6 +39,12 @@ pub(crate) trait Session: Send + Sync + 'static {
     /// Delivers an event.
     async fn event(&self, event: &Event);
 
+    /// Whether the process still answers at all (go-plugin's health check); asked after a
+    /// call timed out, to tell a slow method from a hung process. The default says yes.
+    async fn ping(&self) -> bool {
+        true
+    }
+
     /// The plugin's health, as it reports it.
     async fn health(&self) -> Option<HealthReport>;
 

@@ -569,6 +569,20 @@ impl Session for GrpcSession {
         }
     }
 
+    async fn ping(&self) -> bool {
+        let check = self
+            .health
+            .clone()
+            .check(HealthCheckRequest {
+                service: HEALTH_SERVICE_NAME.to_owned(),
+            })
+            .await;
+        match check {
+            Ok(_) => true,
+            Err(s) => s.code() == Code::Unimplemented,
+        }
+    }
+
     async fn health(&self) -> Option<HealthReport> {
         use plugboard_core::Health;
         let check = self

@@ -133,3 +133,36 @@ async fn too_many_crashes_fail_the_plugin_and_tell_its_dependents() {
     );
     host.stop().await;
 }
+
+/// A process that hangs as a whole (here it stops itself with SIGSTOP): the call meets its
+/// deadline, the host finds the process does not answer its health check either, kills it,
+/// and the supervisor restarts it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_process_is_killed_and_restarted() {
+    let f = Fixture::new();
+    f.probe("frozen", "  call_timeout: 500ms\n", "");
+    let host = f.start().await;
+    let first = pid_of(&host, "frozen").await;
+    match within(10, host.call("frozen", "freeze", b""))
+        .await
+        .unwrap_err()
+    {
+        CallError::Timeout { .. } => {}
+        other => panic!("unexpected {other:?}"),
+    }
+    let mut again = first;
+    for _ in 0..200 {
+        if let Ok(bytes) = host.call("frozen", "pid", b"").await {
+            again = String::from_utf8(bytes).unwrap().parse().unwrap();
+            if again != first {
+                break;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_ne!(again, first, "the hung process was not replaced");
+    assert!(crate::support::gone(first).await);
+    let log = host.read_log("frozen").unwrap();
+    assert!(log.contains("is hung"), "{log}");
+    host.stop().await;
+}

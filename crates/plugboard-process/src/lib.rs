@@ -226,11 +226,13 @@ impl Runtime for ProcessRuntime {
                 host: host.clone(),
                 settings: settings.clone(),
                 reattach: Mutex::new(Some(cfg)),
+                reattached: Default::default(),
             }),
             (ProcessProtocol::Grpc, None) => Box::new(grpc::GrpcLauncher {
                 host: host.clone(),
                 settings: settings.clone(),
                 reattach: Mutex::new(None),
+                reattached: Default::default(),
             }),
             (ProcessProtocol::Stdio, None) => Box::new(stdio::StdioLauncher {
                 host: host.clone(),

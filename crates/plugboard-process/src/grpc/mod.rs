@@ -47,13 +47,24 @@ pub(crate) struct GrpcLauncher {
     pub(crate) settings: Arc<Settings>,
     /// When set, the first launch reattaches to this running plugin instead of spawning.
     pub(crate) reattach: parking_lot::Mutex<Option<ReattachConfig>>,
+    /// Set once a reattach was used: such a plugin is not ours to start again.
+    pub(crate) reattached: std::sync::atomic::AtomicBool,
 }
 
 #[async_trait]
 impl Launcher for GrpcLauncher {
     async fn launch(&self) -> Result<Box<dyn Session>, ProcessError> {
         let reattach = self.reattach.lock().take();
+        if reattach.is_none() && self.reattached.load(std::sync::atomic::Ordering::Acquire) {
+            return Err(ProcessError::Connect {
+                plugin: self.id(),
+                message: "it was reattached (not started by this host), so it is not started again after it exits; start it again and reattach".to_owned(),
+                stderr: String::new(),
+            });
+        }
         if let Some(cfg) = reattach {
+            self.reattached
+                .store(true, std::sync::atomic::Ordering::Release);
             return self
                 .reattach(cfg)
                 .await

@@ -171,7 +171,7 @@ pub(crate) async fn instance_failed(host: &Arc<HostInner>, slot: &Arc<Slot>, rea
         return;
     }
     let id = slot.descriptor.id().clone();
-    fail(host, slot, reason.clone()).await;
+    // Dependents are told first: listeners of the transition may look for it in their logs.
     for dependent in host.dependents_of(id.as_str()) {
         if let Some(d) = host.slot(dependent.as_str()) {
             let level = if d.descriptor.manifest.requires.contains_key(&id) {
@@ -185,6 +185,7 @@ pub(crate) async fn instance_failed(host: &Arc<HostInner>, slot: &Arc<Slot>, rea
             );
         }
     }
+    fail(host, slot, reason).await;
 }
 
 pub(crate) fn settle(slot: &Slot, state: PluginState) {

@@ -361,10 +361,14 @@ async fn a_failure_reported_by_the_runtime_fails_the_active_plugin() {
     within(10, host.start()).await.unwrap();
     let api = crate::support::api_of(&slot);
     api.report_failure("crashed 3 times in 1m; last stderr: boom");
-    api.report_failure("a second report");
     let reason = within(10, rx).await.unwrap().unwrap();
     assert_eq!(reason, "crashed 3 times in 1m; last stderr: boom");
     assert_eq!(host.state("bad"), Some(PluginState::Failed));
+    // A report about a plugin that is no longer active changes nothing.
+    api.report_failure("a second report");
+    tokio::task::yield_now().await;
+    let still = host.status("bad").unwrap().reason.unwrap();
+    assert!(still.contains("boom"), "{still}");
     match host.call("bad", "x", b"").await.unwrap_err() {
         CallError::NotActive {
             reason: Some(r), ..

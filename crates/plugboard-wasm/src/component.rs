@@ -72,14 +72,22 @@ impl wit::Host for ComponentState {
 
     fn storage_delete(&mut self, key: String) -> Result<(), String> {
         let store = message(self.host.storage())?;
-        store.delete(key.as_bytes()).map(drop).map_err(|e| e.to_string())
+        store
+            .delete(key.as_bytes())
+            .map(drop)
+            .map_err(|e| e.to_string())
     }
 
     fn publish(&mut self, topic: String, payload: Vec<u8>) -> Result<(), String> {
         message(self.host.publish(&topic, payload))
     }
 
-    fn call(&mut self, target: String, method: String, payload: Vec<u8>) -> Result<Vec<u8>, String> {
+    fn call(
+        &mut self,
+        target: String,
+        method: String,
+        payload: Vec<u8>,
+    ) -> Result<Vec<u8>, String> {
         message(self.host.call_blocking(&target, &method, &payload))
     }
 
@@ -97,15 +105,12 @@ impl bindings::plugboard::plugin::types::Host for ComponentState {}
 
 /// Whether the component imports WASI interfaces that do I/O.
 pub(crate) fn uses_wasi_io(engine: &Engine, component: &Component) -> bool {
-    component
-        .component_type()
-        .imports(engine)
-        .any(|(name, _)| {
-            name.starts_with("wasi:")
-                && !name.starts_with("wasi:clocks/")
-                && !name.starts_with("wasi:random/")
-                && !name.starts_with("wasi:cli/environment")
-        })
+    component.component_type().imports(engine).any(|(name, _)| {
+        name.starts_with("wasi:")
+            && !name.starts_with("wasi:clocks/")
+            && !name.starts_with("wasi:random/")
+            && !name.starts_with("wasi:cli/environment")
+    })
 }
 
 /// One live component instance.
@@ -139,9 +144,9 @@ impl ComponentPlugin {
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| format!("{e:#}"))?;
         Bindings::add_to_linker::<ComponentState, HasSelf<ComponentState>>(&mut linker, |s| s)
             .map_err(|e| format!("{e:#}"))?;
-        let pre = linker
-            .instantiate_pre(component)
-            .map_err(|e| format!("{e:#}; the host offers the `plugboard:plugin/host` interface and WASI 0.2"))?;
+        let pre = linker.instantiate_pre(component).map_err(|e| {
+            format!("{e:#}; the host offers the `plugboard:plugin/host` interface and WASI 0.2")
+        })?;
         let pre = PluginPre::new(pre).map_err(|e| {
             format!("{e:#}; a plugin component exports `boot`, `start`, `stop`, `call` and `on-event` of the `plugboard:plugin` world (wit/plugin.wit)")
         })?;

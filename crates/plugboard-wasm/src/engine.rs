@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
@@ -57,10 +57,18 @@ impl Ticker {
         let spawned = thread::Builder::new()
             .name("plugboard-wasm-epoch".into())
             .spawn(move || {
+                // The epoch follows the wall clock: when this thread was not scheduled for a
+                // while (a busy machine), it catches up instead of falling behind.
+                let start = Instant::now();
+                let mut done: u128 = 0;
                 while !flag.load(Ordering::Relaxed) {
                     thread::sleep(TICK);
-                    for e in &engines {
-                        e.increment_epoch();
+                    let due = start.elapsed().as_nanos() / TICK.as_nanos();
+                    while done < due {
+                        for e in &engines {
+                            e.increment_epoch();
+                        }
+                        done += 1;
                     }
                 }
             });

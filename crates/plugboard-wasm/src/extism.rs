@@ -159,14 +159,12 @@ impl Extism {
         let Some(f) = g.funcs.get(name).cloned() else {
             return Ok(None);
         };
-        g.store
-            .data_mut()
-            .kernel
-            .begin(input)
-            .map_err(|e| Failure::Guest(CallError::Codec {
+        g.store.data_mut().kernel.begin(input).map_err(|e| {
+            Failure::Guest(CallError::Codec {
                 method: name.to_owned(),
                 message: e.to_string(),
-            }))?;
+            })
+        })?;
         b.arm(&mut g.store);
         let rc = match f.call(&mut g.store, ()) {
             Ok(rc) => rc,
@@ -177,7 +175,10 @@ impl Extism {
             let message = k
                 .error_text()
                 .unwrap_or_else(|| format!("{name} returned {rc}"));
-            return Err(Failure::Guest(CallError::plugin(self.host.id().as_str(), message)));
+            return Err(Failure::Guest(CallError::plugin(
+                self.host.id().as_str(),
+                message,
+            )));
         }
         let out = k.output_bytes().map_err(|e| {
             Failure::Guest(CallError::plugin(self.host.id().as_str(), e.to_string()))
@@ -330,8 +331,12 @@ fn add_kernel(l: &mut Linker<ExtismState>) -> wasmtime::Result<()> {
     l.func_wrap(ENV, "alloc", |mut c: C<'_>, n: u64| {
         c.data_mut().kernel.alloc(n).map_err(trap)
     })?;
-    l.func_wrap(ENV, "free", |mut c: C<'_>, off: u64| c.data_mut().kernel.free(off))?;
-    l.func_wrap(ENV, "length", |c: C<'_>, off: u64| c.data().kernel.length(off))?;
+    l.func_wrap(ENV, "free", |mut c: C<'_>, off: u64| {
+        c.data_mut().kernel.free(off)
+    })?;
+    l.func_wrap(ENV, "length", |c: C<'_>, off: u64| {
+        c.data().kernel.length(off)
+    })?;
     l.func_wrap(ENV, "length_unsafe", |c: C<'_>, off: u64| {
         c.data().kernel.length(off)
     })?;
@@ -347,8 +352,12 @@ fn add_kernel(l: &mut Linker<ExtismState>) -> wasmtime::Result<()> {
     l.func_wrap(ENV, "store_u64", |mut c: C<'_>, off: u64, v: u64| {
         c.data_mut().kernel.store_u64(off, v).map_err(trap)
     })?;
-    l.func_wrap(ENV, "input_offset", |c: C<'_>| c.data().kernel.input_offset())?;
-    l.func_wrap(ENV, "input_length", |c: C<'_>| c.data().kernel.input_length())?;
+    l.func_wrap(ENV, "input_offset", |c: C<'_>| {
+        c.data().kernel.input_offset()
+    })?;
+    l.func_wrap(ENV, "input_length", |c: C<'_>| {
+        c.data().kernel.input_length()
+    })?;
     l.func_wrap(ENV, "input_load_u8", |c: C<'_>, i: u64| {
         c.data().kernel.input_load_u8(i).map_err(trap)
     })?;
@@ -365,7 +374,9 @@ fn add_kernel(l: &mut Linker<ExtismState>) -> wasmtime::Result<()> {
         c.data_mut().kernel.error = off;
     })?;
     l.func_wrap(ENV, "error_get", |c: C<'_>| c.data().kernel.error)?;
-    l.func_wrap(ENV, "memory_bytes", |c: C<'_>| c.data().kernel.memory_bytes())?;
+    l.func_wrap(ENV, "memory_bytes", |c: C<'_>| {
+        c.data().kernel.memory_bytes()
+    })?;
     l.func_wrap(ENV, "reset", |mut c: C<'_>| {
         let _ = c.data_mut().kernel.begin(&[]);
     })?;
@@ -406,7 +417,9 @@ fn add_kernel(l: &mut Linker<ExtismState>) -> wasmtime::Result<()> {
         c.data_mut().kernel.http_status = i32::from(status);
         give(&mut c, &reply)
     })?;
-    l.func_wrap(ENV, "http_status_code", |c: C<'_>| c.data().kernel.http_status)?;
+    l.func_wrap(ENV, "http_status_code", |c: C<'_>| {
+        c.data().kernel.http_status
+    })?;
     l.func_wrap(ENV, "http_headers", |_: C<'_>| 0u64)?;
     l.func_wrap(ENV, "get_log_level", |c: C<'_>| {
         let h = &c.data().host;
@@ -447,17 +460,21 @@ fn add_host_api(l: &mut Linker<ExtismState>) -> wasmtime::Result<()> {
             None => Ok(0),
         }
     })?;
-    l.func_wrap(USER, "plugboard_storage_put", |c: C<'_>, key: u64, value: u64| {
-        let k = &c.data().kernel;
-        let (key, value) = (
-            k.block(key).map_err(trap)?.to_vec(),
-            k.block(value).map_err(trap)?.to_vec(),
-        );
-        let store = c.data().host.storage().map_err(refuse)?;
-        store
-            .put(&key, &value)
-            .map_err(|e| refuse(storage_error(&c, e)))
-    })?;
+    l.func_wrap(
+        USER,
+        "plugboard_storage_put",
+        |c: C<'_>, key: u64, value: u64| {
+            let k = &c.data().kernel;
+            let (key, value) = (
+                k.block(key).map_err(trap)?.to_vec(),
+                k.block(value).map_err(trap)?.to_vec(),
+            );
+            let store = c.data().host.storage().map_err(refuse)?;
+            store
+                .put(&key, &value)
+                .map_err(|e| refuse(storage_error(&c, e)))
+        },
+    )?;
     l.func_wrap(USER, "plugboard_storage_delete", |c: C<'_>, key: u64| {
         let key = c.data().kernel.block(key).map_err(trap)?.to_vec();
         let store = c.data().host.storage().map_err(refuse)?;
@@ -466,11 +483,15 @@ fn add_host_api(l: &mut Linker<ExtismState>) -> wasmtime::Result<()> {
             .map(drop)
             .map_err(|e| refuse(storage_error(&c, e)))
     })?;
-    l.func_wrap(USER, "plugboard_publish", |c: C<'_>, topic: u64, payload: u64| {
-        let topic = text(&c, topic)?;
-        let payload = c.data().kernel.block(payload).map_err(trap)?.to_vec();
-        c.data().host.publish(&topic, payload).map_err(refuse)
-    })?;
+    l.func_wrap(
+        USER,
+        "plugboard_publish",
+        |c: C<'_>, topic: u64, payload: u64| {
+            let topic = text(&c, topic)?;
+            let payload = c.data().kernel.block(payload).map_err(trap)?.to_vec();
+            c.data().host.publish(&topic, payload).map_err(refuse)
+        },
+    )?;
     l.func_wrap(
         USER,
         "plugboard_call",

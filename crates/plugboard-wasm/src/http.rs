@@ -22,8 +22,8 @@ pub(crate) fn request(
 ) -> Result<(u16, Vec<u8>), CallError> {
     let plugin = host.id().to_string();
     let bad = |m: String| CallError::plugin(&plugin, format!("http_request: {m}"));
-    let req: serde_json::Value =
-        serde_json::from_slice(request).map_err(|e| bad(format!("the request is not JSON: {e}")))?;
+    let req: serde_json::Value = serde_json::from_slice(request)
+        .map_err(|e| bad(format!("the request is not JSON: {e}")))?;
     let url = req
         .get("url")
         .and_then(|u| u.as_str())
@@ -38,7 +38,10 @@ pub(crate) fn request(
     };
     let default_port = if scheme == "https" { 443 } else { 80 };
     let (name, port) = match authority.rsplit_once(':') {
-        Some((h, p)) => (h, p.parse().map_err(|_| bad(format!("bad port in {url:?}")))?),
+        Some((h, p)) => (
+            h,
+            p.parse().map_err(|_| bad(format!("bad port in {url:?}")))?,
+        ),
         None => (authority, default_port),
     };
     let allowed = host
@@ -65,7 +68,8 @@ pub(crate) fn request(
         .ok_or_else(|| bad(format!("{name} does not resolve")))?;
     let io = |e: std::io::Error| bad(format!("{url}: {e}"));
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(10)).map_err(io)?;
-    s.set_read_timeout(Some(Duration::from_secs(30))).map_err(io)?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))
+        .map_err(io)?;
     let mut head = format!(
         "{method} {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\nContent-Length: {}\r\n",
         body.len()

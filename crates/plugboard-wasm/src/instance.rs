@@ -37,8 +37,12 @@ pub(crate) trait Flavor: Send + Sync + 'static {
     /// Creates a fresh instance (from the plugin's `InstancePre`).
     fn instantiate(&self) -> Result<Self::Guest, Failure>;
     /// Runs `boot(config)`; returns an adjusted configuration, if any.
-    fn boot(&self, g: &mut Self::Guest, config: &str, b: &Budget)
-        -> Result<Option<String>, Failure>;
+    fn boot(
+        &self,
+        g: &mut Self::Guest,
+        config: &str,
+        b: &Budget,
+    ) -> Result<Option<String>, Failure>;
     /// Runs `start` or `stop`.
     fn hook(&self, g: &mut Self::Guest, hook: Hook, b: &Budget) -> Result<(), Failure>;
     /// Serves a call.
@@ -257,7 +261,12 @@ impl<F: Flavor> WasmInstance<F> {
         let p = self.plugin.clone();
         tokio::task::spawn_blocking(move || op(&p))
             .await
-            .map_err(|e| format!("plugin {}: the thread running {what} failed: {e}", self.plugin.id))
+            .map_err(|e| {
+                format!(
+                    "plugin {}: the thread running {what} failed: {e}",
+                    self.plugin.id
+                )
+            })
     }
 }
 

@@ -219,7 +219,10 @@ mod tests {
         let mut k = kernel();
         k.begin(b"hello world!").unwrap();
         assert_eq!(k.input_length(), 12);
-        assert_eq!(k.input_load_u64(0).unwrap(), u64::from_le_bytes(*b"hello wo"));
+        assert_eq!(
+            k.input_load_u64(0).unwrap(),
+            u64::from_le_bytes(*b"hello wo")
+        );
         assert_eq!(k.input_load_u8(11).unwrap(), u32::from(b'!'));
         assert!(k.input_load_u64(5).is_err(), "reads past the input fail");
         let off = k.alloc(16).unwrap();
@@ -241,6 +244,10 @@ mod tests {
         k.output = (a, 4);
         k.begin(b"").unwrap();
         assert_eq!(k.output, (0, 0));
-        assert_eq!(k.memory_bytes(), BASE, "a new call starts from empty memory");
+        assert_eq!(
+            k.memory_bytes(),
+            BASE,
+            "a new call starts from empty memory"
+        );
     }
 }

@@ -264,10 +264,9 @@ fn abi(d: &Descriptor) -> WasmAbi {
 /// `integrity:`.
 fn read_entry(d: &Descriptor) -> Result<Artifact, LoadError> {
     let plugin = d.id().to_string();
-    let dir = d
-        .dir
-        .as_ref()
-        .ok_or_else(|| LoadError::NoDirectory { plugin: plugin.clone() })?;
+    let dir = d.dir.as_ref().ok_or_else(|| LoadError::NoDirectory {
+        plugin: plugin.clone(),
+    })?;
     let path = dir.join(&d.manifest.entry);
     if !path.is_file() {
         return Err(LoadError::Missing { plugin, path });
@@ -415,9 +414,15 @@ impl WasmRuntime {
         Ok(match compiled {
             Compiled::Module(module) => {
                 let inline = !extism::uses_wasi(&module);
-                let flavor =
-                    extism::Extism::new(&engine, &module, host.clone(), sandbox, memory_max, fueled)
-                        .map_err(interface("Extism ABI"))?;
+                let flavor = extism::Extism::new(
+                    &engine,
+                    &module,
+                    host.clone(),
+                    sandbox,
+                    memory_max,
+                    fueled,
+                )
+                .map_err(interface("Extism ABI"))?;
                 Arc::new(WasmInstance::new(Plugin::new(
                     host,
                     flavor,

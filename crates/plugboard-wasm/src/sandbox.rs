@@ -51,7 +51,10 @@ impl Sandbox {
     ) -> Result<Self, LoadError> {
         let plugin = host.id().to_string();
         let mut dirs = Vec::new();
-        for (list, mode) in [(&perms.fs.write, FsPerms::ReadWrite), (&perms.fs.read, FsPerms::ReadOnly)] {
+        for (list, mode) in [
+            (&perms.fs.write, FsPerms::ReadWrite),
+            (&perms.fs.read, FsPerms::ReadOnly),
+        ] {
             for d in list {
                 let name = guest_name(d);
                 if dirs.iter().any(|(_, n, _)| *n == name) {
@@ -141,7 +144,16 @@ impl Sandbox {
         let dirs: Vec<String> = self
             .dirs
             .iter()
-            .map(|(_, n, m)| format!("{n} ({})", if *m == FsPerms::ReadOnly { "read" } else { "read-write" }))
+            .map(|(_, n, m)| {
+                format!(
+                    "{n} ({})",
+                    if *m == FsPerms::ReadOnly {
+                        "read"
+                    } else {
+                        "read-write"
+                    }
+                )
+            })
             .collect();
         format!(
             "sandbox: fs [{}] (other paths need `permissions.fs`), env [{}] (others need `permissions.env`), net {} (others need `permissions.net`)",

@@ -121,7 +121,10 @@ impl HostApi {
         let Some(host) = self.host.upgrade() else {
             return Permissions::default();
         };
-        let grant = host.config.plugin(self.id().as_str()).and_then(|e| e.grant.as_ref());
+        let grant = host
+            .config
+            .plugin(self.id().as_str())
+            .and_then(|e| e.grant.as_ref());
         effective_permissions(&self.ctx.descriptor.manifest.permissions, grant)
     }
 

@@ -140,6 +140,24 @@ impl ComponentPlugin {
         memory_max: u64,
         fueled: bool,
     ) -> Result<Self, String> {
+        let pre = link(engine, component)?;
+        Ok(Self {
+            engine: engine.clone(),
+            pre,
+            host,
+            sandbox,
+            memory_max,
+            fueled,
+        })
+    }
+}
+
+/// Links `component` without instantiating it: what `load` and `WasmRuntime::inspect` check.
+pub(crate) fn link(
+    engine: &Engine,
+    component: &Component,
+) -> Result<PluginPre<ComponentState>, String> {
+    {
         let mut linker: Linker<ComponentState> = Linker::new(engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| format!("{e:#}"))?;
         Bindings::add_to_linker::<ComponentState, HasSelf<ComponentState>>(&mut linker, |s| s)
@@ -150,14 +168,7 @@ impl ComponentPlugin {
         let pre = PluginPre::new(pre).map_err(|e| {
             format!("{e:#}; a plugin component exports `boot`, `start`, `stop`, `call` and `on-event` of the `plugboard:plugin` world (wit/plugin.wit)")
         })?;
-        Ok(Self {
-            engine: engine.clone(),
-            pre,
-            host,
-            sandbox,
-            memory_max,
-            fueled,
-        })
+        Ok(pre)
     }
 }
 

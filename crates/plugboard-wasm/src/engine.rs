@@ -10,7 +10,7 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 
 /// How often the epoch advances. A call's deadline is a number of ticks, so a guest that loops
 /// is stopped at most one tick after its deadline.
-pub(crate) const TICK: Duration = Duration::from_millis(5);
+pub(crate) const TICK: Duration = Duration::from_millis(2);
 
 /// The settings every engine of a runtime shares.
 #[derive(Debug, Clone, Copy)]

@@ -72,6 +72,14 @@ pub(crate) fn uses_wasi(module: &Module) -> bool {
         .any(|i| i.module() == "wasi_snapshot_preview1")
 }
 
+/// A module linked against the kernel, the host API and WASI.
+pub(crate) struct Linked {
+    pre: InstancePre<ExtismState>,
+    exports: Vec<String>,
+    initialize: bool,
+    wasi: bool,
+}
+
 impl Extism {
     /// Links `module`; fails with what is missing when it imports something the host does not
     /// provide.
@@ -83,6 +91,29 @@ impl Extism {
         memory_max: u64,
         fueled: bool,
     ) -> Result<Self, String> {
+        let Linked {
+            pre,
+            exports,
+            initialize,
+            wasi,
+        } = link(engine, module)?;
+        Ok(Self {
+            engine: engine.clone(),
+            pre,
+            host,
+            exports: exports.into(),
+            initialize,
+            sandbox: wasi.then_some(sandbox),
+            vars: Vars::default(),
+            memory_max,
+            fueled,
+        })
+    }
+}
+
+/// Links `module` without instantiating it: what `load` and `WasmRuntime::inspect` check.
+pub(crate) fn link(engine: &Engine, module: &Module) -> Result<Linked, String> {
+    {
         let mut linker: Linker<ExtismState> = Linker::new(engine);
         add_kernel(&mut linker).map_err(|e| e.to_string())?;
         add_host_api(&mut linker).map_err(|e| e.to_string())?;
@@ -136,19 +167,16 @@ impl Extism {
             return Err("it exports no `memory`".into());
         }
         let initialize = module.exports().any(|e| e.name() == "_initialize");
-        Ok(Self {
-            engine: engine.clone(),
+        Ok(Linked {
             pre,
-            host,
-            exports: exports.into(),
+            exports,
             initialize,
-            sandbox: wasi.then_some(sandbox),
-            vars: Vars::default(),
-            memory_max,
-            fueled,
+            wasi,
         })
     }
+}
 
+impl Extism {
     fn run(
         &self,
         g: &mut ExtismGuest,

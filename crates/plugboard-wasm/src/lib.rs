@@ -221,6 +221,44 @@ impl WasmRuntime {
             .map(|(_, o)| o)
     }
 
+    /// Checks that `bytes` would load as plugin `plugin` with `abi`, without running any of it:
+    /// the format, compilation, and linking against what the host offers (imports) and needs
+    /// (exports). What `plugboard validate` and the fuzz target use. Nothing is cached.
+    ///
+    /// # Errors
+    /// The [`LoadError`] loading would give.
+    pub fn inspect(&self, plugin: &str, bytes: &[u8], abi: WasmAbi) -> Result<(), LoadError> {
+        let path = PathBuf::from("<bytes>");
+        let component = kind(plugin, &path, bytes, abi)?;
+        let engine = &self.inner.plain;
+        let invalid = |e: wasmtime::Error| LoadError::Invalid {
+            plugin: plugin.to_owned(),
+            path: path.clone(),
+            what: if component { "component" } else { "module" },
+            message: format!("{e:#}").replace('\n', " "),
+        };
+        let interface = |abi: &'static str| {
+            let path = path.clone();
+            move |message: String| LoadError::Interface {
+                plugin: plugin.to_owned(),
+                path,
+                abi,
+                message,
+            }
+        };
+        if component {
+            let c = wasmtime::component::Component::new(engine, bytes).map_err(invalid)?;
+            component::link(engine, &c)
+                .map(drop)
+                .map_err(interface("plugboard:plugin world"))
+        } else {
+            let m = wasmtime::Module::new(engine, bytes).map_err(invalid)?;
+            extism::link(engine, &m)
+                .map(drop)
+                .map_err(interface("Extism ABI"))
+        }
+    }
+
     fn engine_for(&self, d: &Descriptor) -> &Engine {
         if d.manifest.wasm.as_ref().is_some_and(|w| w.fuel.is_some()) {
             &self.inner.fueled

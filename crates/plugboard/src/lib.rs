@@ -42,9 +42,10 @@
 //!   local files, with digests, signatures and a lockfile (`plugboard-registry`).
 //! - `native`: [`native`], the runtime for shared-library plugins behind the C ABI
 //!   (`plugboard-native`).
+//! - `wasm`: [`wasm`], the runtime for WebAssembly plugins, components and Extism-ABI
+//!   modules (`plugboard-wasm`).
 //!
-//! The builtin runtime is part of the core. The `wasm` and `process` features arrive with
-//! their crates.
+//! The builtin runtime is part of the core. The `process` feature arrives with its crate.
 #![deny(missing_docs)]
 
 pub use plugboard_core::*;
@@ -56,3 +57,7 @@ pub use plugboard_registry as registry;
 /// Native plugins: shared libraries behind the C ABI (`plugboard-native`).
 #[cfg(feature = "native")]
 pub use plugboard_native as native;
+
+/// WebAssembly plugins: components and Extism-ABI modules on wasmtime (`plugboard-wasm`).
+#[cfg(feature = "wasm")]
+pub use plugboard_wasm as wasm;

@@ -78,9 +78,18 @@ pub(crate) fn build_host(config: &Path, register: Register) -> Result<Host, Fail
 }
 
 /// Registers the runtimes the `plugboard` command includes beyond the builtin one: native
-/// plugins (`runtime: native`), whose library copies go to the temporary directory.
+/// plugins (`runtime: native`), whose library copies go to the temporary directory, and
+/// WebAssembly plugins (`runtime: wasm`), whose compiled modules are cached under the host's
+/// state directory.
 pub(crate) fn with_runtimes(builder: plugboard::HostBuilder) -> plugboard::HostBuilder {
-    builder.runtime(std::sync::Arc::new(plugboard::native::NativeRuntime::new()))
+    let builder = builder.runtime(std::sync::Arc::new(plugboard::native::NativeRuntime::new()));
+    match plugboard::wasm::WasmRuntime::new() {
+        Ok(wasm) => builder.runtime(std::sync::Arc::new(wasm)),
+        Err(e) => {
+            eprintln!("warning: {e}; WebAssembly plugins cannot run");
+            builder
+        }
+    }
 }
 
 trait InputContext<T> {

@@ -135,3 +135,23 @@ async fn a_digest_mismatch_is_refused() {
         "{reason}"
     );
 }
+
+#[test]
+fn inspect_accepts_the_test_guests_and_refuses_junk_with_the_plugin_named() {
+    use plugboard_core::manifest::WasmAbi;
+    let rt = plugboard_wasm::WasmRuntime::new().unwrap();
+    rt.inspect("k", &wat("kernel"), WasmAbi::Extism).unwrap();
+    rt.inspect("c", &crate::support::component(), WasmAbi::Component)
+        .unwrap();
+    for junk in [
+        &b""[..],
+        b"\0asm",
+        b"\0asm\x01\0\0\0\xff\xff",
+        b"\0asm\x0d\0\x01\0\x07",
+    ] {
+        for abi in [WasmAbi::Extism, WasmAbi::Component] {
+            let e = rt.inspect("junk", junk, abi).unwrap_err().to_string();
+            assert!(e.contains("plugin junk"), "{e}");
+        }
+    }
+}

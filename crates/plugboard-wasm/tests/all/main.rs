@@ -9,6 +9,7 @@ mod bad_input;
 mod cache;
 mod component;
 mod conformance;
+mod example;
 mod extism;
 mod limits;
 mod sandbox;

@@ -115,3 +115,49 @@ async fn an_http_request_to_an_unlisted_host_is_denied_and_logged() {
     );
     host.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_socket_to_an_unlisted_address_is_denied_and_logged() {
+    let f = Fixture::new();
+    let net = crate::support::net_component();
+    f.wasm("net", &net, "permissions:\n  net: ['127.0.0.1:9']\n");
+    f.wasm("offline", &net, "");
+    let host = f.start().await;
+    // error-code 1 is `access-denied` (wasi:sockets/network).
+    let listed = host
+        .call("net", "connect", &9u16.to_le_bytes())
+        .await
+        .unwrap();
+    assert_ne!(
+        listed,
+        [5, 1],
+        "a listed address is not refused by the sandbox"
+    );
+    let unlisted = host
+        .call("net", "connect", &1u16.to_le_bytes())
+        .await
+        .unwrap();
+    assert_eq!(
+        unlisted,
+        [5, 1],
+        "an unlisted address is refused: access-denied"
+    );
+    let log = host.read_log("net").unwrap();
+    assert!(
+        log.contains("denied: TcpConnect to 127.0.0.1:1; add \"127.0.0.1:1\" (or its host name and port) to `permissions.net`"),
+        "{log}"
+    );
+    assert!(
+        !log.contains("127.0.0.1:9;"),
+        "the listed address was not refused: {log}"
+    );
+    let none = host
+        .call("offline", "connect", &9u16.to_le_bytes())
+        .await
+        .unwrap();
+    assert_eq!(
+        none[0], 1,
+        "without `permissions.net` there are no sockets at all: {none:?}"
+    );
+    host.stop().await;
+}

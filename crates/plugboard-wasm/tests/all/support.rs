@@ -148,3 +148,58 @@ pub(crate) fn base_utils_manifest() -> Manifest {
 pub(crate) fn tool_missing(tool: &str, install: &str) -> bool {
     plugboard_test_support::tool_missing(tool, install)
 }
+
+/// The WIT directory of the wasmtime-wasi this crate builds with (its WASI 0.2 packages), found
+/// through `cargo metadata`.
+pub(crate) fn wasi_wit() -> PathBuf {
+    let out = std::process::Command::new(option_env!("CARGO").unwrap_or("cargo"))
+        .args(["metadata", "--format-version", "1", "--manifest-path"])
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let meta: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let manifest = meta["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "wasmtime-wasi")
+        .and_then(|p| p["manifest_path"].as_str())
+        .expect("wasmtime-wasi is a dependency")
+        .to_owned();
+    Path::new(&manifest).parent().unwrap().join("src/p2/wit")
+}
+
+/// The test component that connects through wasi:sockets (`guests/net.wat`).
+pub(crate) fn net_component() -> Vec<u8> {
+    let mut resolve = wit_parser::Resolve::default();
+    resolve.push_dir(wasi_wit()).unwrap();
+    resolve
+        .push_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../wit"))
+        .unwrap();
+    let pkg = resolve
+        .push_str(
+            "net.wit",
+            "package test:net;\nworld net {\n  include plugboard:plugin/plugin@0.1.0;\n  import wasi:sockets/instance-network@0.2.12;\n  import wasi:sockets/tcp-create-socket@0.2.12;\n  import wasi:sockets/tcp@0.2.12;\n}\n",
+        )
+        .unwrap();
+    let world = resolve.select_world(&[pkg], Some("net")).unwrap();
+    let mut module = wat("net");
+    wit_component::embed_component_metadata(
+        &mut module,
+        &resolve,
+        world,
+        wit_component::StringEncoding::UTF8,
+    )
+    .unwrap();
+    wit_component::ComponentEncoder::default()
+        .module(&module)
+        .unwrap()
+        .validate(true)
+        .encode()
+        .unwrap()
+}

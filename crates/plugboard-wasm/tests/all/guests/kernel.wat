@@ -107,9 +107,12 @@
     (local.set $v (call $var_get (local.get $key)))
     (if (i64.ne (local.get $v) (i64.const 0))
       (then (local.set $n (call $load_u64 (local.get $v)))))
+    (local.set $v (call $alloc (i64.const 8)))
+    (call $store_u64 (local.get $v) (i64.add (local.get $n) (i64.const 1)))
+    (call $var_set (local.get $key) (local.get $v))
+    ;; The output is a block of its own: the variable's block is the host's after var_set.
     (local.set $out (call $alloc (i64.const 8)))
     (call $store_u64 (local.get $out) (i64.add (local.get $n) (i64.const 1)))
-    (call $var_set (local.get $key) (local.get $out))
     (call $output_set (local.get $out) (i64.const 8))
     (i32.const 0))
 

@@ -203,3 +203,7 @@ pub(crate) fn net_component() -> Vec<u8> {
         .encode()
         .unwrap()
 }
+
+/// Held by the tests that measure deadlines or spin a guest, so they do not compete with each
+/// other for the machine's cores (a deadline test measures wall-clock time).
+pub(crate) static SPINNING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());

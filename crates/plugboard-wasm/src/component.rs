@@ -9,7 +9,9 @@ use wasmtime::{Engine, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::instance::{Flavor, Hook};
-use crate::limits::{classify, Budget, Failure, MemoryLimit};
+use std::time::Instant;
+
+use crate::limits::{classify, install_deadline, never, Budget, Failure, HasDeadline, MemoryLimit};
 use crate::sandbox::Sandbox;
 
 mod bindings {
@@ -29,6 +31,13 @@ pub(crate) struct ComponentState {
     limit: MemoryLimit,
     wasi: WasiCtx,
     table: ResourceTable,
+    deadline: Instant,
+}
+
+impl HasDeadline for ComponentState {
+    fn deadline(&mut self) -> &mut Instant {
+        &mut self.deadline
+    }
 }
 
 impl WasiView for ComponentState {
@@ -190,9 +199,11 @@ impl Flavor for ComponentPlugin {
             limit: MemoryLimit::new(self.memory_max),
             wasi,
             table: ResourceTable::new(),
+            deadline: never(),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limit);
+        install_deadline(&mut store);
         store.set_epoch_deadline(u64::MAX / 2);
         if self.fueled {
             let _ = store.set_fuel(u64::MAX);

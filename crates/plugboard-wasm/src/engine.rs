@@ -86,8 +86,11 @@ impl Drop for Ticker {
     }
 }
 
-/// The number of epoch ticks that covers `timeout`, plus one for the tick in progress.
+/// The number of epoch ticks that covers `timeout`; the deadline callback checks the wall
+/// clock when they have passed (see `limits::install_deadline`).
 pub(crate) fn ticks(timeout: Duration) -> u64 {
     let tick = TICK.as_nanos();
-    u64::try_from(timeout.as_nanos().div_ceil(tick)).unwrap_or(u64::MAX) + 1
+    u64::try_from(timeout.as_nanos().div_ceil(tick))
+        .unwrap_or(u64::MAX)
+        .max(1)
 }

@@ -17,6 +17,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Instant;
 
 use plugboard_core::manifest::LogLevel;
 use plugboard_core::{CallError, Health, HealthReport, HostApi};
@@ -28,7 +29,9 @@ use wasmtime_wasi::p1::WasiP1Ctx;
 use crate::http;
 use crate::instance::{Flavor, Hook};
 use crate::kernel::{Kernel, KernelError, Vars};
-use crate::limits::{classify, Budget, Failure, HostRefusal, MemoryLimit};
+use crate::limits::{
+    classify, install_deadline, never, Budget, Failure, HasDeadline, HostRefusal, MemoryLimit,
+};
 use crate::sandbox::Sandbox;
 
 const ENV: &str = "extism:host/env";
@@ -42,6 +45,13 @@ pub(crate) struct ExtismState {
     limit: MemoryLimit,
     kernel: Kernel,
     wasi: Option<WasiP1Ctx>,
+    deadline: Instant,
+}
+
+impl HasDeadline for ExtismState {
+    fn deadline(&mut self) -> &mut Instant {
+        &mut self.deadline
+    }
 }
 
 /// One live instance.
@@ -232,9 +242,11 @@ impl Flavor for Extism {
             limit: MemoryLimit::new(self.memory_max),
             kernel: Kernel::new(self.vars.clone(), self.memory_max),
             wasi,
+            deadline: never(),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limit);
+        install_deadline(&mut store);
         store.set_epoch_deadline(u64::MAX / 2);
         if self.fueled {
             let _ = store.set_fuel(u64::MAX);

@@ -229,7 +229,7 @@ impl WasmRuntime {
     /// The [`LoadError`] loading would give.
     pub fn inspect(&self, plugin: &str, bytes: &[u8], abi: WasmAbi) -> Result<(), LoadError> {
         let path = PathBuf::from("<bytes>");
-        let component = kind(plugin, &path, bytes, abi)?;
+        let component = kind(plugin, &path, bytes, Some(abi))?;
         let engine = &self.inner.plain;
         let invalid = |e: wasmtime::Error| LoadError::Invalid {
             plugin: plugin.to_owned(),
@@ -294,8 +294,14 @@ struct Artifact {
     component: bool,
 }
 
-fn abi(d: &Descriptor) -> WasmAbi {
-    d.manifest.wasm.as_ref().map(|w| w.abi).unwrap_or_default()
+/// The ABI the manifest asks for; `None` for a bare artifact (no plugin.yaml), whose ABI is
+/// the file's: a component, or a core module taken as an Extism-ABI module.
+fn abi(d: &Descriptor) -> Option<WasmAbi> {
+    match &d.manifest.wasm {
+        Some(w) => Some(w.abi),
+        None if d.bare => None,
+        None => Some(WasmAbi::default()),
+    }
 }
 
 /// Reads the entry, checks it is WebAssembly of the kind the manifest says, and matches
@@ -336,7 +342,7 @@ fn read_entry(d: &Descriptor) -> Result<Artifact, LoadError> {
 }
 
 /// Whether `bytes` is a component (`true`) or a core module, checked against the manifest.
-fn kind(plugin: &str, path: &Path, bytes: &[u8], abi: WasmAbi) -> Result<bool, LoadError> {
+fn kind(plugin: &str, path: &Path, bytes: &[u8], abi: Option<WasmAbi>) -> Result<bool, LoadError> {
     if bytes.len() < 8 || &bytes[..4] != b"\0asm" {
         return Err(LoadError::NotWasm {
             plugin: plugin.to_owned(),
@@ -345,6 +351,9 @@ fn kind(plugin: &str, path: &Path, bytes: &[u8], abi: WasmAbi) -> Result<bool, L
     }
     // The version field: 1 for core modules; components carry a layer of 1 in its high half.
     let component = bytes[6..8] == [1, 0];
+    let Some(abi) = abi else {
+        return Ok(component);
+    };
     match (component, abi) {
         (true, WasmAbi::Component) | (false, WasmAbi::Extism) => Ok(component),
         (false, WasmAbi::Component) => Err(LoadError::WrongKind {

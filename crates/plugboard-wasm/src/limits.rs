@@ -1,9 +1,9 @@
 //! Per-instance memory limit, per-call budgets, and how a failed call is classified.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use plugboard_core::CallError;
-use wasmtime::{ResourceLimiter, Trap};
+use wasmtime::{ResourceLimiter, Store, Trap, UpdateDeadline};
 
 /// The memory limit of one instance, as a wasmtime resource limiter. A growth past the limit
 /// fails (`memory.grow` returns -1, as the specification wants); the limiter remembers it so
@@ -61,9 +61,36 @@ pub(crate) struct Budget {
     pub(crate) fuel: Option<u64>,
 }
 
+/// Store data that carries the wall-clock deadline of the call in progress.
+pub(crate) trait HasDeadline {
+    fn deadline(&mut self) -> &mut Instant;
+}
+
+/// A deadline far enough away to never fire (between calls, during instantiation).
+pub(crate) fn never() -> Instant {
+    let now = Instant::now();
+    now.checked_add(Duration::from_secs(365 * 24 * 3600))
+        .unwrap_or(now)
+}
+
+/// Makes epoch deadlines exact: when the epoch says the deadline has come, the wall clock is
+/// asked too, and the guest runs on tick by tick until it has. The epoch thread may lag and
+/// then catch up in a burst; without this, a call could be stopped before its deadline.
+pub(crate) fn install_deadline<T: HasDeadline + 'static>(store: &mut Store<T>) {
+    store.epoch_deadline_callback(|mut ctx| {
+        if Instant::now() >= *ctx.data_mut().deadline() {
+            Ok(UpdateDeadline::Interrupt)
+        } else {
+            Ok(UpdateDeadline::Continue(1))
+        }
+    });
+}
+
 impl Budget {
     /// Arms `store` for one call.
-    pub(crate) fn arm<T>(&self, store: &mut wasmtime::Store<T>) {
+    pub(crate) fn arm<T: HasDeadline>(&self, store: &mut wasmtime::Store<T>) {
+        let now = Instant::now();
+        *store.data_mut().deadline() = now.checked_add(self.timeout).unwrap_or_else(never);
         store.set_epoch_deadline(self.ticks);
         if let Some(f) = self.fuel {
             // Only fails when the engine does not meter fuel, and plugins with a budget run

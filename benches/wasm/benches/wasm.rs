@@ -171,7 +171,10 @@ fn calls(c: &mut Criterion) {
     for size in [64usize, 64 * 1024] {
         let payload: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
         let mut g = c.benchmark_group(format!("call/{}", if size == 64 { "64B" } else { "64KiB" }));
-        g.throughput(Throughput::Bytes(size as u64));
+        g.throughput(Throughput::Bytes(size as u64))
+            .sample_size(50)
+            .warm_up_time(Duration::from_secs(1))
+            .measurement_time(Duration::from_secs(3));
         g.bench_function(BenchmarkId::from_parameter("raw-wasmtime"), |b| {
             b.iter(|| {
                 let ptr = alloc.call(&mut store, size as i32).unwrap();
@@ -210,7 +213,9 @@ fn calls(c: &mut Criterion) {
 
 fn startup(c: &mut Criterion) {
     let mut g = c.benchmark_group("startup");
-    g.sample_size(10).measurement_time(Duration::from_secs(10));
+    g.sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(5));
     let f = Fixture::new();
     let large = large_module(2000);
     println!("startup: the large module is {} KiB", large.len() / 1024);

@@ -94,3 +94,20 @@ pub(crate) fn ticks(timeout: Duration) -> u64 {
         .unwrap_or(u64::MAX)
         .max(1)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_deadline_is_covered_by_whole_ticks() {
+        assert_eq!(ticks(Duration::from_millis(1000)), 500);
+        assert_eq!(
+            ticks(Duration::from_millis(3)),
+            2,
+            "a partial tick rounds up"
+        );
+        assert_eq!(ticks(Duration::ZERO), 1, "never a deadline of zero ticks");
+        assert_eq!(ticks(Duration::MAX), u64::MAX, "saturates");
+    }
+}

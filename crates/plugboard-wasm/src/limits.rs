@@ -171,3 +171,62 @@ pub(crate) fn classify(err: wasmtime::Error, memory: &MemoryLimit, budget: &Budg
 fn root_message(err: &wasmtime::Error) -> String {
     format!("{err:#}").replace('\n', " ")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn budget() -> Budget {
+        Budget {
+            ticks: 10,
+            timeout: Duration::from_millis(20),
+            fuel: Some(5),
+        }
+    }
+
+    #[test]
+    fn traps_are_classified_by_what_the_guest_hit() {
+        let m = MemoryLimit::new(1 << 20);
+        let kind = |t: Trap| match classify(wasmtime::Error::new(t), &m, &budget()) {
+            Failure::Fault(k, msg) => (k, msg),
+            other => panic!("{other:?}"),
+        };
+        let (k, msg) = kind(Trap::Interrupt);
+        assert_eq!(k, FaultKind::Timeout);
+        assert!(
+            msg.contains("20 ms") && msg.contains("wasm.timeout"),
+            "{msg}"
+        );
+        assert_eq!(kind(Trap::OutOfFuel).0, FaultKind::OutOfFuel);
+        assert_eq!(kind(Trap::StackOverflow).0, FaultKind::StackOverflow);
+        assert_eq!(kind(Trap::UnreachableCodeReached).0, FaultKind::Trap);
+    }
+
+    #[test]
+    fn a_trap_after_a_refused_growth_is_out_of_memory() {
+        let mut m = MemoryLimit::new(1 << 16);
+        assert!(!m.memory_growing(0, 1 << 17, None).unwrap());
+        assert!(m.memory_growing(0, 1 << 16, None).unwrap());
+        match classify(
+            wasmtime::Error::new(Trap::UnreachableCodeReached),
+            &m,
+            &budget(),
+        ) {
+            Failure::Fault(FaultKind::OutOfMemory, msg) => {
+                assert!(msg.contains("131072") && msg.contains("65536"), "{msg}")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_host_refusal_keeps_its_call_error() {
+        let e = CallError::Denied("no".into());
+        let f = classify(
+            wasmtime::Error::new(HostRefusal(e.clone())),
+            &MemoryLimit::new(1),
+            &budget(),
+        );
+        assert!(matches!(f, Failure::Aborted(ref got) if *got == e), "{f:?}");
+    }
+}

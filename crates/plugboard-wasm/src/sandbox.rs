@@ -163,3 +163,16 @@ impl Sandbox {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::guest_name;
+
+    #[test]
+    fn granted_directories_keep_their_name_in_the_guest() {
+        assert_eq!(guest_name("data/"), "data");
+        assert_eq!(guest_name("data/cache//"), "data/cache");
+        assert_eq!(guest_name("./"), ".");
+        assert_eq!(guest_name(""), ".");
+    }
+}

@@ -166,6 +166,7 @@ fn calls(c: &mut Criterion) {
     let echo = instance.get_typed_func::<(i32, i32), i32>(&mut store, "echo").unwrap();
     let memory = instance.get_memory(&mut store, "memory").unwrap();
 
+    #[cfg(feature = "peer")]
     let mut peer = extism::Plugin::new(kernel(), [], false).unwrap();
 
     for size in [64usize, 64 * 1024] {
@@ -199,6 +200,7 @@ fn calls(c: &mut Criterion) {
                 reply
             })
         });
+        #[cfg(feature = "peer")]
         g.bench_function(BenchmarkId::from_parameter("extism-crate"), |b| {
             b.iter(|| {
                 let reply: Vec<u8> = peer.call::<&[u8], Vec<u8>>("echo", &payload).unwrap();
@@ -250,7 +252,9 @@ fn startup(c: &mut Criterion) {
             r
         })
     });
+    #[cfg(feature = "peer")]
     let compiled = extism::CompiledPlugin::new(extism::PluginBuilder::new(kernel()).with_wasi(false)).unwrap();
+    #[cfg(feature = "peer")]
     g.bench_function("extism-from-compiled-first-call", |b| {
         b.iter(|| {
             let mut p = extism::Plugin::new_from_compiled(&compiled).unwrap();

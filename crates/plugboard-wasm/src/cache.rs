@@ -12,6 +12,7 @@ use std::collections::hash_map::DefaultHasher;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use parking_lot::Mutex;
 use sha2::{Digest, Sha256};
@@ -42,6 +43,9 @@ pub enum CacheOutcome {
 #[derive(Debug, Default)]
 pub(crate) struct ModuleCache {
     memory: Mutex<HashMap<String, CompiledEntry>>,
+    /// One lock per key being compiled, so that plugins loading the same artifact at once
+    /// (a thousand copies of one module) compile it once and the others wait for it.
+    compiling: Mutex<HashMap<String, Arc<Mutex<()>>>>,
 }
 
 #[derive(Clone)]
@@ -87,6 +91,16 @@ impl ModuleCache {
         if let Some(hit) = self.memory.lock().get(&key) {
             return Ok((hit.0.clone(), CacheOutcome::Memory));
         }
+        let gate = self
+            .compiling
+            .lock()
+            .entry(key.clone())
+            .or_default()
+            .clone();
+        let _compiling = gate.lock();
+        if let Some(hit) = self.memory.lock().get(&key) {
+            return Ok((hit.0.clone(), CacheOutcome::Memory));
+        }
         let from_disk = dir.and_then(|d| read(engine, d, &key, component));
         let (compiled, outcome) = match from_disk {
             Some(c) => (c, CacheOutcome::Disk),
@@ -104,7 +118,8 @@ impl ModuleCache {
         };
         self.memory
             .lock()
-            .insert(key, CompiledEntry(compiled.clone()));
+            .insert(key.clone(), CompiledEntry(compiled.clone()));
+        self.compiling.lock().remove(&key);
         Ok((compiled, outcome))
     }
 }

@@ -13,3 +13,4 @@ mod example;
 mod extism;
 mod limits;
 mod sandbox;
+mod scale;

@@ -14,4 +14,3 @@ mod extism;
 mod limits;
 mod reload;
 mod sandbox;
-mod scale;

@@ -4,6 +4,7 @@
 //! plugin on grpcio (`sdk/python`).
 
 mod faults;
+mod go;
 mod grpc;
 mod python;
 mod sandbox;

@@ -33,11 +33,14 @@ fn grpcio_missing() -> bool {
 
 fn greeter_tree() -> PluginTree {
     let sdk = workspace().join("sdk/python");
+    // `sandbox: off`: grpcio lives in the interpreter's site-packages, which may be anywhere (a
+    // pyenv under /root here), outside what the CLI's default sandbox lets a plugin read, and a
+    // manifest cannot grant an interpreter yet. The sandbox has its own tests.
     let tree = PluginTree::new()
         .raw_file(
             "external/greeter/plugin.yaml",
             format!(
-                "id: greeter\nversion: 0.1.0\nruntime: process\nentry: greeter.py\nprocess:\n  env: {{PYTHONPATH: '{}'}}\n",
+                "id: greeter\nversion: 0.1.0\nruntime: process\nentry: greeter.py\nprocess:\n  sandbox: off\n  env: {{PYTHONPATH: '{}'}}\n",
                 sdk.display()
             ),
         )

@@ -4,8 +4,10 @@
 //!
 //! `cargo build --release -p plugboard-process --example process_probe && cargo bench -p
 //! plugboard-process --bench process_call`.
-//! When the Go plugin and the Go go-plugin host are built (`scripts/build-go`, into
-//! target/go/), the same measurements are made for them.
+//! Then the same Go go-plugin binary (examples/go/kv, built by `scripts/build-go` into
+//! `${CARGO_TARGET_DIR:-target}/go/`) launched and called by Go's go-plugin host (`kv-host
+//! -bench`) and by Plugboard (spawn-to-ready; unary `KV/Get` through a typed tonic client over
+//! the plugin's connection), with the ratios Plugboard/Go. Skipped, with a note, without Go.
 
 use std::io::{Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -55,6 +57,160 @@ fn main() {
     } else {
         println!("(python3 missing: stdio skipped)");
     }
+    go_side_by_side(&rt);
+}
+
+/// `plugboard.examples.kv.GetRequest`.
+#[derive(Clone, PartialEq, prost::Message)]
+struct GetRequest {
+    #[prost(string, tag = "1")]
+    key: String,
+}
+
+/// `plugboard.examples.kv.GetResponse`.
+#[derive(Clone, PartialEq, prost::Message)]
+struct GetResponse {
+    #[prost(bytes = "vec", tag = "1")]
+    value: Vec<u8>,
+    #[prost(bool, tag = "2")]
+    found: bool,
+}
+
+/// `plugboard.examples.kv.PutRequest`.
+#[derive(Clone, PartialEq, prost::Message)]
+struct PutRequest {
+    #[prost(string, tag = "1")]
+    key: String,
+    #[prost(bytes = "vec", tag = "2")]
+    value: Vec<u8>,
+}
+
+/// `plugboard.examples.kv.PutResponse`.
+#[derive(Clone, PartialEq, prost::Message)]
+struct PutResponse {}
+
+async fn unary<Req, Resp>(channel: plugboard_process::Channel, path: &'static str, req: Req) -> Resp
+where
+    Req: prost::Message + Send + Sync + 'static,
+    Resp: prost::Message + Default + Send + Sync + 'static,
+{
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.unwrap();
+    let codec = tonic_prost::ProstCodec::<Req, Resp>::default();
+    grpc.unary(
+        tonic::Request::new(req),
+        tonic::codegen::http::uri::PathAndQuery::from_static(path),
+        codec,
+    )
+    .await
+    .unwrap()
+    .into_inner()
+}
+
+/// The Go KV plugin under the Go host and under Plugboard, with the ratios Plugboard/Go.
+fn go_side_by_side(rt: &tokio::runtime::Runtime) {
+    use plugboard_interop::go;
+    if !go::go_installed() {
+        println!(
+            "(go missing: the Go side by side skipped; apt-get install {})",
+            go::APT_PACKAGES
+        );
+        return;
+    }
+    let peers = go::build().unwrap_or_else(|e| panic!("{e}"));
+    let g = go::bench(
+        &peers.kv_host,
+        &peers.kv_plugin,
+        &go::HostOptions::default(),
+        CALLS,
+        STARTS,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let (starts, calls) = rt.block_on(measure_go_kv(&peers.kv_plugin));
+    let us = |d: Duration| d.as_secs_f64() * 1e6;
+    let (s50, s99) = (us(pct(&starts, 0.5)), us(pct(&starts, 0.99)));
+    let (c50, c99) = (us(pct(&calls, 0.5)), us(pct(&calls, 0.99)));
+    println!();
+    println!("the same Go go-plugin binary (examples/go/kv), {CALLS} unary KV/Get, {STARTS} starts; microseconds, median / p99");
+    println!(
+        "{:<45} start {:>9.0} / {:>9.0}  call {:>7.1} / {:>7.1}",
+        "go-plugin host (kv-host -bench)",
+        g.spawn_to_ready_us_median,
+        g.spawn_to_ready_us_p99,
+        g.call_us_median,
+        g.call_us_p99
+    );
+    println!(
+        "{:<45} start {s50:>9.0} / {s99:>9.0}  call {c50:>7.1} / {c99:>7.1}",
+        "plugboard host (ProcessRuntime, tonic)"
+    );
+    println!(
+        "{:<45} start {:>8.2}x / {:>8.2}x  call {:>6.2}x / {:>6.2}x   (target <= 0.80x)",
+        "ratio plugboard / go",
+        s50 / g.spawn_to_ready_us_median,
+        s99 / g.spawn_to_ready_us_p99,
+        c50 / g.call_us_median,
+        c99 / g.call_us_p99
+    );
+}
+
+/// Starts the Go KV plugin `STARTS` times through Plugboard (spawn, handshake, health check:
+/// `Host::start`), then times `CALLS` unary `KV/Get` calls over its connection.
+async fn measure_go_kv(exe: &Path) -> (Vec<Duration>, Vec<Duration>) {
+    let dir = tempfile::tempdir().unwrap();
+    let plugin = dir.path().join("plugins/kv");
+    std::fs::create_dir_all(plugin.join("bin")).unwrap();
+    std::os::unix::fs::symlink(exe, plugin.join("bin/plugin")).unwrap();
+    std::fs::write(
+        plugin.join("plugin.yaml"),
+        "id: kv\nversion: 1.0.0\nruntime: process\nentry: bin/plugin\nprocess:\n  handshake:\n    cookie_key: PLUGBOARD_KV_PLUGIN\n    cookie_value: b7e5d3a1-kv\n    versions: [1]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("config.yaml"),
+        "directories:\n  external: [plugins]\nstate_dir: state\nlogging:\n  level: WARNING\n",
+    )
+    .unwrap();
+    let runtime = ProcessRuntime::new();
+    let build = || {
+        Host::builder()
+            .config_file(dir.path().join("config.yaml"))
+            .unwrap()
+            .runtime(Arc::new(runtime.clone()))
+            .build()
+            .unwrap()
+    };
+    let mut starts = Vec::new();
+    for _ in 0..STARTS {
+        let host = build();
+        let t = Instant::now();
+        host.start().await.unwrap();
+        starts.push(t.elapsed());
+        host.stop().await;
+    }
+    let host = build();
+    host.start().await.unwrap();
+    let channel = runtime
+        .grpc_channel("kv")
+        .expect("the KV plugin's connection");
+    let put = PutRequest {
+        key: "k".into(),
+        value: b"v".to_vec(),
+    };
+    let _: PutResponse = unary(channel.clone(), "/plugboard.examples.kv.KV/Put", put).await;
+    let get = || GetRequest { key: "k".into() };
+    for _ in 0..200 {
+        let _: GetResponse = unary(channel.clone(), "/plugboard.examples.kv.KV/Get", get()).await;
+    }
+    let mut calls = Vec::with_capacity(CALLS);
+    for _ in 0..CALLS {
+        let t = Instant::now();
+        let r: GetResponse = unary(channel.clone(), "/plugboard.examples.kv.KV/Get", get()).await;
+        calls.push(t.elapsed());
+        assert!(r.found && r.value == b"v");
+    }
+    host.stop().await;
+    (starts, calls)
 }
 
 const STDIO_ECHO: &str = "#!/usr/bin/env python3\nimport json, sys\nfor line in sys.stdin:\n    m = json.loads(line)\n    if m['type'] == 'hello':\n        print(json.dumps({'type': 'ready', 'protocol_version': 1}), flush=True)\n    elif m['type'] == 'call':\n        print(json.dumps({'type': 'result', 'id': m['id'], 'payload_b64': m.get('payload_b64', '')}), flush=True)\n    elif m['type'] == 'stop':\n        break\n";

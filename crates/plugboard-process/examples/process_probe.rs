@@ -4,7 +4,7 @@
 //! the host's storage, through the broker), `config` (the configuration, from the host API),
 //! `publish` (publishes the payload on `probe.events`), `sleep` (never answers in time), `exit`
 //! (the process exits 3 at once), `freeze` (the process stops itself with SIGSTOP), `fork` (starts a grandchild `sleep 300` and answers its pid),
-//! `pid` (this process's id), `noise` (writes N stderr lines first). `PROBE_FAULT` in the
+//! `pid` (this process's id), `read` (the file named by the payload, or the OS error), `noise` (writes N stderr lines first). `PROBE_FAULT` in the
 //! environment makes the process misbehave before serving: `no-handshake`, `garbage`,
 //! `exit1`, `flood`. `PROBE_TCP` makes it listen on loopback TCP instead of a Unix socket.
 use std::io::Write;
@@ -67,6 +67,10 @@ impl ProcessPlugin for Probe {
                 Ok(Vec::new())
             }
             "pid" => Ok(std::process::id().to_string().into_bytes()),
+            "read" => {
+                let path = String::from_utf8_lossy(&payload).into_owned();
+                std::fs::read(&path).map_err(|e| Error::new(format!("cannot read {path}: {e}")))
+            }
             "fork" => {
                 let child = std::process::Command::new("sleep")
                     .arg("300")

@@ -20,6 +20,14 @@ pub enum ProcessError {
         /// What is wrong, naming the manifest key, and what to do.
         message: String,
     },
+    /// The OS sandbox could not be prepared for the plugin.
+    #[error("plugin {plugin}: cannot sandbox its process: {message}; fix its `permissions:`, or set `process.sandbox: off` in its plugin.yaml to run it unconfined")]
+    Sandbox {
+        /// The plugin.
+        plugin: String,
+        /// What failed.
+        message: String,
+    },
     /// The manifest's `process.handshake` is unusable.
     #[error("plugin {plugin}: process.handshake in its plugin.yaml: {source}")]
     HandshakeConfig {

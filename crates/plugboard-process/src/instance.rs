@@ -438,7 +438,21 @@ impl PluginInstance for ProcessInstance {
         let grace = self.inner.settings.stop_grace;
         if session.child().exited().is_none() {
             session.shutdown().await;
-            let _ = tokio::time::timeout(grace, session.child().wait()).await;
+            match tokio::time::timeout(grace, session.child().wait()).await {
+                Ok(status) => self.inner.host.log(
+                    LogLevel::Info,
+                    &format!(
+                        "stopped: its process {} when asked to shut down",
+                        describe_exit(&status)
+                    ),
+                ),
+                Err(_) => self.inner.host.log(
+                    LogLevel::Warning,
+                    &format!(
+                        "its process did not exit within {grace:?} of the shutdown request; sending SIGTERM, then SIGKILL, to its process group"
+                    ),
+                ),
+            }
         }
         session.child().terminate(grace).await;
     }

@@ -98,6 +98,7 @@ pub type SandboxHook = Arc<dyn Fn(&Descriptor) -> Result<Option<PreExec>, String
 pub struct ProcessRuntime {
     reattach: Arc<Mutex<HashMap<String, ReattachConfig>>>,
     sandbox: Option<SandboxHook>,
+    os_sandbox: bool,
     instances: Arc<Mutex<HashMap<String, instance::InstanceHandle>>>,
 }
 
@@ -106,6 +107,7 @@ impl std::fmt::Debug for ProcessRuntime {
         f.debug_struct("ProcessRuntime")
             .field("reattach", &self.reattach.lock().keys().collect::<Vec<_>>())
             .field("sandbox", &self.sandbox.is_some())
+            .field("os_sandbox", &self.os_sandbox)
             .finish()
     }
 }
@@ -146,6 +148,59 @@ impl ProcessRuntime {
         self.sandbox = Some(hook);
         self
     }
+
+    /// Confines every process with Plugboard's Linux sandbox ([`plugboard_sandbox`]): the
+    /// plugin's effective [`permissions`](HostApi::permissions) become Landlock rules (its own
+    /// directory, its `fs.read`/`fs.write` paths, its `net` ports, the system's libraries), plus
+    /// the seccomp deny-list and `no_new_privs`; each start's private socket directory (also its
+    /// `TMPDIR`) is writable. What the kernel cannot enforce is logged as a warning in the
+    /// plugin's log. A manifest with `process.sandbox: off` runs unconfined, with a warning.
+    /// A hook given to [`with_sandbox`](Self::with_sandbox) takes precedence.
+    pub fn with_os_sandbox(mut self) -> Self {
+        self.os_sandbox = true;
+        self
+    }
+
+    /// What the running kernel enforces for a sandboxed process plugin, for `plugboard info`.
+    pub fn sandbox_support() -> plugboard_sandbox::SandboxSupport {
+        plugboard_sandbox::probe()
+    }
+}
+
+/// Prepares the OS sandbox for one plugin from its effective permissions.
+fn prepare_os_sandbox(
+    descriptor: &Descriptor,
+    host: &HostApi,
+    entry: &std::path::Path,
+) -> Result<plugboard_sandbox::PreparedPolicy, ProcessError> {
+    let fail = |message: String| ProcessError::Sandbox {
+        plugin: descriptor.id().to_string(),
+        message,
+    };
+    let dir = descriptor
+        .dir
+        .clone()
+        .ok_or_else(|| fail("it has no plugin directory".to_owned()))?;
+    let mut policy = plugboard_sandbox::SandboxPolicy::for_plugin(&dir, host.permissions())
+        .map_err(|e| fail(e.to_string()))?;
+    // An entry that is a symbolic link out of the plugin directory is executed where it points.
+    if let Ok(real) = std::fs::canonicalize(entry) {
+        if !real.starts_with(&dir) {
+            policy = policy.allow_exec(real);
+        }
+    }
+    let prepared = policy.prepare().map_err(|e| fail(e.to_string()))?;
+    for warning in prepared.warnings() {
+        host.log(
+            plugboard_core::manifest::LogLevel::Warning,
+            &format!("sandbox: {warning}"),
+        );
+    }
+    host.log(
+        plugboard_core::manifest::LogLevel::Debug,
+        &format!("sandbox: {}", prepared.support()),
+    );
+    Ok(prepared)
 }
 
 #[async_trait]
@@ -207,7 +262,7 @@ impl Runtime for ProcessRuntime {
             .as_ref()
             .is_some_and(|p| p.sandbox == plugboard_core::manifest::Toggle::Off);
         match &self.sandbox {
-            Some(_) if sandbox_off => host.log(
+            _ if sandbox_off && (self.sandbox.is_some() || self.os_sandbox) => host.log(
                 plugboard_core::manifest::LogLevel::Warning,
                 "the OS sandbox is off for this plugin (`process.sandbox: off` in its plugin.yaml): its process runs with the host's full rights",
             ),
@@ -217,6 +272,9 @@ impl Runtime for ProcessRuntime {
                         plugin: id.clone(),
                         message,
                     })?;
+            }
+            None if self.os_sandbox && reattach.is_none() => {
+                settings.sandbox = Some(prepare_os_sandbox(&descriptor, &host, &settings.entry)?);
             }
             None => {}
         }

@@ -41,6 +41,8 @@ pub(crate) struct Settings {
     /// How long a process has to exit after a polite request, then after SIGTERM.
     pub(crate) stop_grace: Duration,
     pub(crate) pre_exec: Option<PreExec>,
+    /// The OS sandbox prepared for this plugin (see [`crate::ProcessRuntime::with_os_sandbox`]).
+    pub(crate) sandbox: Option<plugboard_sandbox::PreparedPolicy>,
 }
 
 impl std::fmt::Debug for Settings {
@@ -81,7 +83,32 @@ impl Settings {
             call_timeout: p.call_timeout.map_or(Duration::from_secs(30), |t| t.0),
             stop_grace: Duration::from_secs(2),
             pre_exec: None,
+            sandbox: None,
         })
+    }
+
+    /// The function that confines this start's process, with `socket_dir` (this start's
+    /// private directory) readable and writable.
+    pub(crate) fn pre_exec_for(
+        &self,
+        plugin: &str,
+        socket_dir: Option<&std::path::Path>,
+    ) -> Result<Option<PreExec>, ProcessError> {
+        let Some(prepared) = &self.sandbox else {
+            return Ok(self.pre_exec.clone());
+        };
+        let this_start = match socket_dir {
+            Some(dir) => prepared
+                .with_read_write(dir)
+                .map_err(|e| ProcessError::Sandbox {
+                    plugin: plugin.to_owned(),
+                    message: e.to_string(),
+                })?,
+            None => prepared.clone(),
+        };
+        Ok(Some(Arc::new(move || {
+            plugboard_sandbox::apply_in_child(&this_start).map_err(std::io::Error::from)
+        })))
     }
 
     /// The magic cookie: the manifest's, or Plugboard's default.

@@ -45,7 +45,7 @@ impl Launcher for StdioLauncher {
             &s.args,
             &vars,
             true,
-            s.pre_exec.clone(),
+            s.pre_exec_for(self.host.id().as_str(), None)?,
         )?;
         let stdin = pipes.stdin.expect("stdin was piped");
         let shared = Arc::new(Shared {

@@ -97,6 +97,19 @@ pub(crate) fn render(host: &plugboard::Host, id: &str, json: bool, o: &mut dyn W
         Err(e) => json!({ "valid": false, "problems": e.to_string() }),
     };
     let granted = host.effective_permissions(&args.id);
+    let sandbox = (m.runtime == plugboard::manifest::RuntimeKind::Process).then(|| {
+        let off = m
+            .process
+            .as_ref()
+            .is_some_and(|p| p.sandbox == plugboard::manifest::Toggle::Off);
+        let support = plugboard::process::ProcessRuntime::sandbox_support();
+        json!({
+            "on": !off,
+            "kernel": support.to_string(),
+            "enforced": support.enforced(),
+            "missing": support.missing(),
+        })
+    });
     let info = json!({
         "id": m.id.as_str(),
         "name": m.display_name(),
@@ -117,6 +130,7 @@ pub(crate) fn render(host: &plugboard::Host, id: &str, json: bool, o: &mut dyn W
         "extension_points": m.extension_points,
         "subscribes": m.subscribes,
         "permissions": { "requested": m.permissions, "granted": granted },
+        "sandbox": sandbox,
         "config": config,
         "shadowed": status.shadowed,
         "warnings": status.warnings,
@@ -135,6 +149,17 @@ pub(crate) fn render(host: &plugboard::Host, id: &str, json: bool, o: &mut dyn W
     }
     out!(o, "runtime:     {} (entry {})", m.runtime, m.entry);
     out!(o, "api:         {}", m.api);
+    if let Some(sb) = &sandbox {
+        let kernel = sb["kernel"].as_str().unwrap_or_default();
+        if sb["on"].as_bool() == Some(true) {
+            out!(o, "sandbox:     on; this kernel enforces {kernel}");
+        } else {
+            out!(
+                o,
+                "sandbox:     OFF (`process.sandbox: off`); this kernel could enforce {kernel}"
+            );
+        }
+    }
     out!(o, "source:      {} {}", status.origin, status.source);
     match &status.reason {
         Some(r) => out!(o, "state:       {} ({r})", status.state),

@@ -100,7 +100,7 @@ pub(crate) fn with_runtimes(builder: plugboard::HostBuilder) -> plugboard::HostB
 pub(crate) fn process_runtime() -> &'static plugboard::process::ProcessRuntime {
     static RUNTIME: std::sync::OnceLock<plugboard::process::ProcessRuntime> =
         std::sync::OnceLock::new();
-    RUNTIME.get_or_init(plugboard::process::ProcessRuntime::new)
+    RUNTIME.get_or_init(|| plugboard::process::ProcessRuntime::new().with_os_sandbox())
 }
 
 trait InputContext<T> {

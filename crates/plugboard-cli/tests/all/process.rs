@@ -33,11 +33,14 @@ fn grpcio_missing() -> bool {
 
 fn greeter_tree() -> PluginTree {
     let sdk = workspace().join("sdk/python");
+    // `sandbox: off`: grpcio lives in the interpreter's site-packages, which may be anywhere (a
+    // pyenv under /root here), outside what the CLI's default sandbox lets a plugin read, and a
+    // manifest cannot grant an interpreter yet. The sandbox has its own tests.
     let tree = PluginTree::new()
         .raw_file(
             "external/greeter/plugin.yaml",
             format!(
-                "id: greeter\nversion: 0.1.0\nruntime: process\nentry: greeter.py\nprocess:\n  env: {{PYTHONPATH: '{}'}}\n",
+                "id: greeter\nversion: 0.1.0\nruntime: process\nentry: greeter.py\nprocess:\n  sandbox: off\n  env: {{PYTHONPATH: '{}'}}\n",
                 sdk.display()
             ),
         )
@@ -121,4 +124,60 @@ fn a_python_process_plugin_is_called_by_method_and_by_proto() {
         "{}",
         out.stderr
     );
+}
+
+/// The Go go-plugin KV plugin (examples/go, built by scripts/build-go) through the real CLI,
+/// sandboxed (the CLI's default): `info` shows what the kernel enforces, `call --proto` puts
+/// and gets. Each `plugboard call` is a host of its own, so the Get after the Put finds nothing
+/// (the plugin keeps its values in memory); the Put and Get in one host are in
+/// plugboard-process's tests. Under CI=true a missing Go toolchain fails this test.
+#[test]
+fn the_go_kv_plugin_is_called_through_plugboard_call_proto() {
+    use plugboard_interop::go;
+    if plugboard_test_support::tool_missing("go", &format!("apt-get install {}", go::APT_PACKAGES))
+    {
+        return;
+    }
+    let peers = go::build().unwrap_or_else(|e| panic!("{e}"));
+    let tree = PluginTree::new().raw_file(
+        "external/go-kv/plugin.yaml",
+        "id: go-kv\nversion: 0.1.0\nruntime: process\nentry: bin/kv-plugin\nprocess:\n  handshake:\n    cookie_key: PLUGBOARD_KV_PLUGIN\n    cookie_value: b7e5d3a1-kv\n    versions: [1]\n",
+    );
+    tree.write();
+    let bin = tree.external_dir().join("go-kv/bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::copy(&peers.kv_plugin, bin.join("kv-plugin")).unwrap();
+    let proto = workspace().join("examples/go/kv/proto/kv.proto");
+
+    let out = run(&plugboard(), tree.path(), &["info", "go-kv"]);
+    out.code(0);
+    assert!(
+        out.stdout()
+            .contains("sandbox:     on; this kernel enforces"),
+        "{}",
+        out.stdout()
+    );
+
+    let call = |method: &str, input: &str| {
+        run(
+            &plugboard(),
+            tree.path(),
+            &[
+                "call",
+                "go-kv",
+                &format!("plugboard.examples.kv.KV/{method}"),
+                "--proto",
+                proto.to_str().unwrap(),
+                "--input",
+                input,
+            ],
+        )
+    };
+    let out = call("Put", r#"{"key":"colour","value":"Ymx1ZQ=="}"#);
+    out.code(0);
+    assert_eq!(out.stdout().trim(), "{}");
+    let out = call("Get", r#"{"key":"colour"}"#);
+    out.code(0);
+    let answer: serde_json::Value = serde_json::from_str(out.stdout().trim()).unwrap();
+    assert_ne!(answer["found"], true, "{answer}");
 }

@@ -395,11 +395,10 @@ pub(crate) fn new_slot(
 ) -> Arc<Slot> {
     let id = descriptor.id().clone();
     let entry = config.plugin(id.as_str());
-    let storage_allowed = crate::host_api::effective_permissions(
+    let permissions = crate::host_api::effective_permissions(
         &descriptor.manifest.permissions,
         entry.and_then(|e| e.grant.as_ref()),
-    )
-    .storage;
+    );
     let ctx = Arc::new(PluginContext {
         log: PluginLog::new(
             settings.log_dir.clone(),
@@ -414,7 +413,7 @@ pub(crate) fn new_slot(
                 .unwrap_or(serde_json::Value::Null),
         )),
         reported_health: Mutex::new(None),
-        storage_allowed,
+        permissions,
         descriptor: descriptor.clone(),
         generation,
     });

@@ -58,7 +58,8 @@ pub(crate) struct PluginContext {
     pub(crate) log: PluginLog,
     pub(crate) config: RwLock<Arc<serde_json::Value>>,
     pub(crate) reported_health: Mutex<Option<HealthReport>>,
-    pub(crate) storage_allowed: bool,
+    /// The effective permissions ([`effective_permissions`]).
+    pub(crate) permissions: Permissions,
 }
 
 impl fmt::Debug for PluginContext {
@@ -157,13 +158,19 @@ impl HostApi {
         self.ctx.config.read().clone()
     }
 
+    /// What this plugin may do: its manifest's permissions narrowed by the operator's `grant`
+    /// ([`effective_permissions`]). Runtimes that sandbox a plugin enforce exactly this set.
+    pub fn permissions(&self) -> &Permissions {
+        &self.ctx.permissions
+    }
+
     /// The plugin's key-value store.
     ///
     /// # Errors
     /// [`CallError::Denied`] when the manifest does not ask for `permissions: { storage: true }`
     /// (or the host configuration does not grant it).
     pub fn storage(&self) -> Result<PluginStore, CallError> {
-        if !self.ctx.storage_allowed {
+        if !self.ctx.permissions.storage {
             let msg = format!(
                 "plugin {}: storage is not permitted; add `permissions: {{ storage: true }}` to its plugin.yaml (and grant it in config.yaml if the host restricts grants)",
                 self.id()

@@ -97,15 +97,15 @@ impl GrpcLauncher {
                 source,
             })?;
         let mut vars = plugin_env(&env);
+        // go-plugin before 1.4 ignores PLUGIN_UNIX_SOCKET_DIR and makes its socket under
+        // TMPDIR: point both at the private directory (the one the sandbox lets it write).
+        vars.push((
+            "TMPDIR".to_owned(),
+            socket_dir.path.to_string_lossy().into_owned(),
+        ));
         vars.extend(s.env.iter().map(|(k, v)| (k.clone(), v.clone())));
-        let (child, pipes) = child::spawn(
-            &self.host,
-            &s.entry,
-            &s.args,
-            &vars,
-            false,
-            s.pre_exec.clone(),
-        )?;
+        let pre_exec = s.pre_exec_for(&self.id(), Some(&socket_dir.path))?;
+        let (child, pipes) = child::spawn(&self.host, &s.entry, &s.args, &vars, false, pre_exec)?;
         let handshake = match self.read_handshake(&child, pipes.stdout).await {
             Ok(h) => h,
             Err(e) => {

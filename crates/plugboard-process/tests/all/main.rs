@@ -4,9 +4,11 @@
 //! plugin on grpcio (`sdk/python`).
 
 mod faults;
+mod go;
 mod grpc;
 mod python;
 mod reload;
+mod sandbox;
 mod stdio;
 mod supervision;
 mod support;

@@ -311,6 +311,7 @@ prop_compose! {
             wasm,
             process,
             native,
+            ui: None,
         }
     }
 }

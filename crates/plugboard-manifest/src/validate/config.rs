@@ -67,7 +67,9 @@ fn check_ui(c: &HostConfig, r: &mut Report<'_>) {
         Ok(addr) if !addr.ip().is_loopback() && !ui.allow_remote => {
             r.value(
                 "ui.listen",
-                format!("{addr} is reachable from other machines, and the dashboard can stop plugins"),
+                format!(
+                    "{addr} is reachable from other machines, and the dashboard can stop plugins"
+                ),
             )
             .set_hint("listen on 127.0.0.1, or add `allow_remote: true` if you mean it");
         }

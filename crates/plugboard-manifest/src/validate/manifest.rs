@@ -47,8 +47,11 @@ fn check_ui(m: &Manifest, r: &mut Report<'_>) {
         if let Some((message, hint)) = relative_path_problem(path) {
             r.value(at, message).set_hint(hint);
         } else if matches!(path.rsplit('/').next(), Some("" | ".")) {
-            r.value(at, format!("{} names a directory, not a file", quoted(path)))
-                .set_hint("write the path of the file itself, like `ui/index.js`");
+            r.value(
+                at,
+                format!("{} names a directory, not a file", quoted(path)),
+            )
+            .set_hint("write the path of the file itself, like `ui/index.js`");
         }
     }
 }

@@ -152,7 +152,12 @@ fn the_dashboard_listens_on_loopback_unless_allowed() {
     assert_eq!(c.ui.expect("present").listen, "[::1]:8080");
     let p = one_config_problem("ui:\n  listen: 0.0.0.0:7070\n");
     assert_eq!(spot(&p), ("ui.listen", Some(2), Some(11)));
-    assert!(p.hint.as_deref().is_some_and(|h| h.contains("allow_remote")), "{p}");
+    assert!(
+        p.hint
+            .as_deref()
+            .is_some_and(|h| h.contains("allow_remote")),
+        "{p}"
+    );
     let ok = "ui:\n  listen: 0.0.0.0:7070\n  allow_remote: true\n";
     assert!(HostConfig::from_yaml_str(ok, "c").is_ok());
     let p = one_config_problem("ui:\n  listen: localhost\n");

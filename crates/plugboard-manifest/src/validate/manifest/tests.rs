@@ -281,8 +281,20 @@ fn ui_panel_paths_stay_inside_the_plugin_directory() {
     for (ui, field, line, column, fragment) in [
         ("ui:\n  entry: ../x.js\n", "ui.entry", 6, 10, "climbs out"),
         ("ui:\n  entry: /x.js\n", "ui.entry", 6, 10, "absolute"),
-        ("ui:\n  entry: a.js\n  icon: ui/\n", "ui.icon", 7, 9, "directory"),
-        ("ui:\n  entry: a.js\n  title: ' '\n", "ui.title", 7, 10, "empty"),
+        (
+            "ui:\n  entry: a.js\n  icon: ui/\n",
+            "ui.icon",
+            7,
+            9,
+            "directory",
+        ),
+        (
+            "ui:\n  entry: a.js\n  title: ' '\n",
+            "ui.title",
+            7,
+            10,
+            "empty",
+        ),
     ] {
         let p = one_problem(&wasm(ui));
         assert_eq!(spot(&p), (field, Some(line), Some(column)), "{ui}");

@@ -33,13 +33,16 @@ export function pluginView(main, id) {
   const head = el('div', { class: 'plugin-head' });
   const actions = el('div', { class: 'actions' });
   const message = el('p', { class: 'message', id: 'action-message' });
+  // The transitions of this plugin's instances as they happen (a restart starts a new
+  // instance beside the running one, then stops the old one).
+  const transitions = el('ol', { class: 'transitions', id: 'transitions' });
   const graphBox = el('div', { class: 'graph' });
   const body = el('div', { class: 'sections' });
   const level = el('select', { id: 'log-level', 'aria-label': 'log level' },
     el('option', { value: '' }, 'every level'), LEVELS.map((l) => el('option', { value: l }, l)));
   const log = el('pre', { id: 'log', class: 'log' });
   const panelBox = el('section', { id: 'panel-section', hidden: true });
-  main.append(el('p', {}, el('a', { href: '#/' }, '← plugins')), head, actions, message, panelBox, body);
+  main.append(el('p', {}, el('a', { href: '#/' }, '← plugins')), head, actions, message, transitions, panelBox, body);
 
   function renderHead(status) {
     head.replaceChildren(
@@ -139,8 +142,10 @@ export function pluginView(main, id) {
       logSource.close();
     },
     event(kind, data) {
-      if (kind === 'state' && data.id === id && data.row) {
-        renderHead(data.row);
+      if (kind === 'state' && data.id === id) {
+        transitions.append(el('li', { 'data-to': data.to }, `${new Date().toLocaleTimeString()} ${data.from} → ${data.to}`));
+        while (transitions.children.length > 8) transitions.firstChild.remove();
+        if (data.row) renderHead(data.row);
       } else if (kind === 'state' && detail) {
         for (const node of graphBox.querySelectorAll(`[data-node="${CSS.escape(data.id)}"]`)) {
           node.setAttribute('class', `node s-${data.to}`);

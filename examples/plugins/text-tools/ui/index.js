@@ -24,6 +24,8 @@
   const chart = document.createElementNS(NS, 'svg');
   chart.setAttribute('viewBox', '0 0 400 120');
   chart.setAttribute('width', '100%');
+  chart.setAttribute('height', '150');
+  chart.setAttribute('preserveAspectRatio', 'none');
   chart.id = 'chart';
   document.body.append(input, count, status, chart);
 

@@ -47,7 +47,10 @@ async fn the_dashboard_works_in_a_real_browser() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     println!("{stdout}");
     eprintln!("{stderr}");
-    assert!(out.status.success(), "the browser tests failed:\n{stdout}\n{stderr}");
+    assert!(
+        out.status.success(),
+        "the browser tests failed:\n{stdout}\n{stderr}"
+    );
     assert!(stdout.contains(" passed, 0 failed"), "{stdout}");
     for shot in ["dashboard-plugins.png", "dashboard-panel.png"] {
         assert!(shots.join(shot).is_file(), "{shot} was saved");

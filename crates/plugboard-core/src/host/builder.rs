@@ -352,6 +352,8 @@ impl HostBuilder {
                 config,
                 runtimes,
                 table: ArcSwap::from_pointee(table),
+                epoch: AtomicU64::new(0),
+                id: super::cache::next_host_id(),
                 basis,
                 changes: tokio::sync::Mutex::new(()),
                 generations,

@@ -1,6 +1,7 @@
 //! The host: building it, its plugins' slots, and the calls it routes.
 
 mod builder;
+mod cache;
 mod lifecycle;
 mod monitor;
 mod reload;
@@ -77,6 +78,10 @@ pub(crate) struct HostInner {
     /// Every plugin the host knows and how they fit together. Replaced as a whole when plugins
     /// are added, updated or removed while the host runs; readers take a snapshot.
     pub(crate) table: ArcSwap<Table>,
+    /// Moves on every change of `table` (see `cache.rs`).
+    pub(crate) epoch: AtomicU64,
+    /// This host's id, unique in the process.
+    pub(crate) id: u64,
     /// What building the host knew and a reload needs again: the application's extension
     /// points and plugins, the plugin API version, the configuration's constraints.
     pub(crate) basis: Basis,
@@ -498,15 +503,14 @@ impl HostInner {
         method: &'a str,
         payload: &'a [u8],
     ) -> Reply<'a> {
-        let table = self.table.load();
-        match table.current.get(id) {
+        self.with_table(|table| match table.current.get(id) {
             Some(slot) if slot.enter() == Gate::Open => Slot::call_entered(slot, method, payload),
             Some(_) => match table.routes.get(id) {
                 Some(route) => route.call(self, method, payload),
                 None => Reply::ready(Err(CallError::UnknownPlugin(id.to_owned()))),
             },
             None => Reply::ready(Err(CallError::UnknownPlugin(id.to_owned()))),
-        }
+        })
     }
 }
 

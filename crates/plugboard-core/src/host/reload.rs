@@ -327,7 +327,7 @@ impl Host {
                     // Remember that this breakage was reported, so the next scan is quiet.
                     let mut next = (*host.table.load_full()).clone();
                     next.fingerprints.insert(id.clone(), u64::MAX);
-                    host.table.store(Arc::new(next));
+                    host.set_table(Arc::new(next));
                 }
                 continue;
             }
@@ -389,7 +389,7 @@ impl Host {
         let mut next = (*host.table.load_full()).clone();
         next.rejected = found.rejected;
         next.shadowed = found.shadowed;
-        host.table.store(Arc::new(next));
+        host.set_table(Arc::new(next));
 
         let listeners = host.reload_listeners.read().clone();
         for e in &report.events {
@@ -496,7 +496,7 @@ impl Host {
         let resolution = resolve_set(host, &set_with);
         let events =
             stop_unresolved(host, &table, &resolution, Stopping::Disabled(pid.clone())).await;
-        host.table.store(Arc::new(next_table(
+        host.set_table(Arc::new(next_table(
             host,
             &table,
             table.routes.clone(),
@@ -523,7 +523,7 @@ impl Host {
         host.operator_disabled.lock().retain(|d| d.as_str() != id);
         let set = all_descriptors(&table);
         let resolution = resolve_set(host, &set);
-        host.table.store(Arc::new(next_table(
+        host.set_table(Arc::new(next_table(
             host,
             &table,
             table.routes.clone(),
@@ -733,7 +733,7 @@ fn next_table(
 fn refresh(host: &HostInner) {
     let mut next = (*host.table.load_full()).clone();
     next.refresh_slots();
-    host.table.store(Arc::new(next));
+    host.set_table(Arc::new(next));
 }
 
 fn fresh_slot(host: &Arc<HostInner>, d: Descriptor, resolution: &Resolution) -> Arc<Slot> {
@@ -809,7 +809,7 @@ async fn add(host: &Arc<HostInner>, d: Descriptor) -> Vec<ReloadEvent> {
     let slot = fresh_slot(host, d, &resolution);
     let mut routes = table.routes.clone();
     routes.insert(id.clone(), Arc::new(Route::new(slot.clone())));
-    host.table.store(Arc::new(next_table(
+    host.set_table(Arc::new(next_table(
         host,
         &table,
         routes,
@@ -858,7 +858,7 @@ async fn update(host: &Arc<HostInner>, d: Descriptor) -> Vec<ReloadEvent> {
         if old.state() != PluginState::Active {
             let mut next = (*table).clone();
             next.fingerprints.insert(id.clone(), fingerprint(&d));
-            host.table.store(Arc::new(next));
+            host.set_table(Arc::new(next));
         }
         return failed(format!("the new version cannot start: {reason}"));
     }
@@ -886,7 +886,7 @@ async fn update(host: &Arc<HostInner>, d: Descriptor) -> Vec<ReloadEvent> {
     if !broken.is_empty() {
         let mut next = (*table).clone();
         next.fingerprints.insert(id.clone(), fingerprint(&d));
-        host.table.store(Arc::new(next));
+        host.set_table(Arc::new(next));
         return failed(format!(
             "version {to} would break running plugins: {}; update them first or keep a compatible version",
             broken.join("; ")
@@ -904,7 +904,7 @@ async fn update(host: &Arc<HostInner>, d: Descriptor) -> Vec<ReloadEvent> {
             let mut next = (*table).clone();
             next.fingerprints
                 .insert(id.clone(), fingerprint(&new.descriptor));
-            host.table.store(Arc::new(next));
+            host.set_table(Arc::new(next));
             failed(what)
         };
         if state != PluginState::Active {
@@ -925,7 +925,7 @@ async fn update(host: &Arc<HostInner>, d: Descriptor) -> Vec<ReloadEvent> {
     // Switch: new calls go to the new version from here on. The route first, then the table
     // (whose fast path falls back to the route for a retired slot), then the old slot retires.
     route.slot.store(new.clone());
-    host.table.store(Arc::new(next_table(
+    host.set_table(Arc::new(next_table(
         host,
         &table,
         table.routes.clone(),
@@ -998,8 +998,7 @@ async fn remove(host: &Arc<HostInner>, id: &PluginId) -> Vec<ReloadEvent> {
 
     let mut routes = table.routes.clone();
     routes.remove(id);
-    host.table
-        .store(Arc::new(next_table(host, &table, routes, resolution, &set)));
+    host.set_table(Arc::new(next_table(host, &table, routes, resolution, &set)));
     events.insert(
         0,
         ReloadEvent::Removed {

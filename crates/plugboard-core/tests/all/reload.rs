@@ -788,3 +788,36 @@ async fn an_operator_can_disable_enable_and_restart_a_plugin() {
         Err(plugboard_core::ReloadError::NotRunning)
     ));
 }
+
+/// Calls by id read a per-thread copy of the plugin table: it must never be another host's, and
+/// never older than the last change.
+#[tokio::test(flavor = "current_thread")]
+async fn calls_by_id_see_their_own_host_and_the_latest_change() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a_dir, b_dir) = (tmp.path().join("a"), tmp.path().join("b"));
+    write_plugin_dir(&a_dir, "greeter", &yaml("greeter", "1.0.0", ""));
+    write_plugin_dir(&b_dir, "greeter", &yaml("greeter", "7.0.0", ""));
+    let j = Journal::default();
+    let a_root = tmp.path().join("ha");
+    let b_root = tmp.path().join("hb");
+    let a = host_over(&a_root, &a_dir, &[("greeter", versioned(&j))]);
+    let b = host_over(&b_root, &b_dir, &[("greeter", versioned(&j))]);
+    a.start().await.unwrap();
+    b.start().await.unwrap();
+    for _ in 0..3 {
+        assert_eq!(answer(&a, "greeter").await.unwrap(), "1.0.0");
+        assert_eq!(answer(&b, "greeter").await.unwrap(), "7.0.0");
+    }
+    write_plugin_dir(&a_dir, "greeter", &yaml("greeter", "1.1.0", ""));
+    a.rescan().await.unwrap();
+    assert_eq!(answer(&a, "greeter").await.unwrap(), "1.1.0");
+    assert_eq!(answer(&b, "greeter").await.unwrap(), "7.0.0");
+    // A host dropped and another built (perhaps at the same address) is never confused.
+    a.stop().await;
+    drop(a);
+    let c = host_over(&a_root, &b_dir, &[("greeter", versioned(&j))]);
+    c.start().await.unwrap();
+    assert_eq!(answer(&c, "greeter").await.unwrap(), "7.0.0");
+    c.stop().await;
+    b.stop().await;
+}

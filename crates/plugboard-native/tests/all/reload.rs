@@ -134,3 +134,77 @@ async fn a_new_version_loads_from_a_fresh_copy_while_calls_to_the_old_one_run() 
 fn host_call(instance: &Arc<dyn PluginInstance>) -> bool {
     matches!(instance.call("echo", b"x").now(), Ok(Ok(v)) if v == b"x")
 }
+
+/// The same, through the host's own hot reload: the operator copies version 2 over the plugin's
+/// files, `Host::rescan` starts it beside version 1, switches, drains and retires version 1,
+/// and callers on other threads never see a failed call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_host_hot_reloads_a_native_plugin_under_load() {
+    let f = Fixture::new();
+    let v1 = variant(f.dir.path(), "v1.so", &[]);
+    let v2 = variant(f.dir.path(), "v2.so", &["-DPB_VERSION=\"2.0.0\""]);
+    f.native("variant", "1.0.0", &v1, "");
+    let host = f.start().await;
+    assert_eq!(
+        host.call("variant", "version", b"").await.unwrap(),
+        b"1.0.0"
+    );
+
+    let done = Arc::new(AtomicBool::new(false));
+    let (ones, twos, failures) = (
+        Arc::new(AtomicUsize::new(0)),
+        Arc::new(AtomicUsize::new(0)),
+        Arc::new(Mutex::new(Vec::<String>::new())),
+    );
+    let callers: Vec<_> = (0..3)
+        .map(|i| {
+            let (host, done) = (host.clone(), done.clone());
+            let (ones, twos, failures) = (ones.clone(), twos.clone(), failures.clone());
+            std::thread::spawn(move || {
+                let handle = host.plugin("variant").unwrap();
+                while !done.load(Ordering::Relaxed) {
+                    let reply = if i == 0 {
+                        host.call("variant", "version", b"").now()
+                    } else {
+                        handle.call("version", b"").now()
+                    };
+                    match reply {
+                        Ok(Ok(v)) if v == b"1.0.0" => ones.fetch_add(1, Ordering::Relaxed),
+                        Ok(Ok(v)) if v == b"2.0.0" => twos.fetch_add(1, Ordering::Relaxed),
+                        other => {
+                            failures.lock().push(format!("{other:?}"));
+                            0
+                        }
+                    };
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+
+    // Version 2 copied over version 1's files, in place.
+    f.native("variant", "2.0.0", &v2, "");
+    let report = host.rescan().await.unwrap();
+    assert!(
+        matches!(&report.events[..], [plugboard_core::ReloadEvent::Updated { to, .. }] if to.to_string() == "2.0.0"),
+        "{report:?}"
+    );
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    done.store(true, Ordering::Relaxed);
+    for c in callers {
+        c.join().unwrap();
+    }
+    let failures = failures.lock().clone();
+    assert!(failures.is_empty(), "{failures:?}");
+    assert!(ones.load(Ordering::Relaxed) > 0 && twos.load(Ordering::Relaxed) > 0);
+    assert_eq!(
+        host.call("variant", "version", b"").await.unwrap(),
+        b"2.0.0"
+    );
+    let memory = f.runtime.memory();
+    assert_eq!(
+        memory.retired_libraries, 1,
+        "version 1 is retired, not dlclosed"
+    );
+    host.stop().await;
+}

@@ -129,8 +129,10 @@ await test("a panel's script is fetched only when the panel opens", async () => 
   await fetched;
   const frame = page.frameLocator('iframe.panel');
   await frame.locator('#count').filter({ hasText: '4 words' }).waitFor();
-  await frame.locator('#text').fill('one two three four five six seven');
-  await frame.locator('#count').filter({ hasText: '7 words' }).waitFor();
+  for (const [text, n] of [['one two', 2], ['one two three four five', 5], ['one two three', 3], ['one two three four five six seven', 7]]) {
+    await frame.locator('#text').fill(text);
+    await frame.locator('#count').filter({ hasText: `${n} words` }).waitFor();
+  }
   assert(await page.locator('iframe.panel').getAttribute('sandbox') === 'allow-scripts', 'sandboxed');
   await page.locator('#panel-section').screenshot({ path: join(shots, 'dashboard-panel.png') });
   await page.screenshot({ path: join(shots, 'dashboard-plugin.png'), fullPage: true });

@@ -8,7 +8,7 @@
     textarea { width: 100%; box-sizing: border-box; height: 90px; font: inherit; padding: 6px; }
     .count { font-size: 28px; font-weight: 600; margin: 8px 0 4px; }
     .bar { fill: #0969da; } .bar.last { fill: #1f883d; }
-    .axis { stroke: #d0d7de; } .label { font-size: 10px; fill: #6b7075; }
+    .axis { stroke: #d0d7de; } .label { font-size: 12px; color: #6b7075; }
     .error { color: #cf222e; }`;
   document.head.append(style);
 
@@ -22,12 +22,14 @@
   const status = document.createElement('div');
   status.id = 'status';
   const chart = document.createElementNS(NS, 'svg');
-  chart.setAttribute('viewBox', '0 0 400 120');
+  chart.setAttribute('viewBox', '0 0 400 102');
   chart.setAttribute('width', '100%');
-  chart.setAttribute('height', '150');
+  chart.setAttribute('height', '130');
   chart.setAttribute('preserveAspectRatio', 'none');
   chart.id = 'chart';
-  document.body.append(input, count, status, chart);
+  const caption = document.createElement('div');
+  caption.className = 'label';
+  document.body.append(input, count, status, chart, caption);
 
   const samples = [];
   function draw() {
@@ -44,10 +46,7 @@
       for (const [k, v] of Object.entries(attrs)) bar.setAttribute(k, v);
       chart.append(bar);
     });
-    const label = document.createElementNS(NS, 'text');
-    for (const [k, v] of Object.entries({ x: 0, y: 114, class: 'label' })) label.setAttribute(k, v);
-    label.textContent = `word count of the last ${samples.length} edits (max ${max})`;
-    chart.append(label);
+    caption.textContent = `word count of the last ${samples.length} edits (max ${max})`;
   }
 
   async function update() {

@@ -78,17 +78,34 @@ pub(crate) async fn events(
 /// to; a length check is a `stat`, nothing is read until it grows.
 const LOG_TICK: Duration = Duration::from_millis(250);
 
+/// How much of the end of a log a stream starts with.
+const LOG_BACKLOG: u64 = 256 << 10;
+
 /// A log file read from where the last read stopped.
-struct Tail {
+pub(crate) struct Tail {
     path: PathBuf,
     offset: u64,
     partial: String,
+    /// Whether the first line read is cut (the read started inside the file) and is dropped.
+    cut: bool,
 }
 
 impl Tail {
+    /// Reads `path` from its last `backlog` bytes on (from the start of a line).
+    pub(crate) fn near_end(path: PathBuf, backlog: u64) -> Tail {
+        let len = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        let offset = len.saturating_sub(backlog);
+        Tail {
+            path,
+            offset,
+            partial: String::new(),
+            cut: offset > 0,
+        }
+    }
+
     /// Complete lines appended since the last call. A file that shrank was rotated: read the
     /// new one from its start.
-    fn read_new(&mut self) -> Vec<String> {
+    pub(crate) fn read_new(&mut self) -> Vec<String> {
         let Ok(mut file) = std::fs::File::open(&self.path) else {
             return Vec::new();
         };
@@ -96,6 +113,7 @@ impl Tail {
         if len < self.offset {
             self.offset = 0;
             self.partial.clear();
+            self.cut = false;
         }
         if len == self.offset || file.seek(SeekFrom::Start(self.offset)).is_err() {
             return Vec::new();
@@ -113,7 +131,8 @@ impl Tail {
         };
         let rest = self.partial.split_off(end + 1);
         let complete = std::mem::replace(&mut self.partial, rest);
-        complete.lines().map(str::to_owned).collect()
+        let skip = usize::from(std::mem::take(&mut self.cut));
+        complete.lines().skip(skip).map(str::to_owned).collect()
     }
 }
 
@@ -130,11 +149,7 @@ pub(crate) async fn log_stream(
         ));
     }
     let path = state.host.log_dir().join(format!("{id}.log"));
-    let mut tail = Tail {
-        path,
-        offset: 0,
-        partial: String::new(),
-    };
+    let mut tail = Tail::near_end(path, LOG_BACKLOG);
     let mut first = tail.read_new();
     let skip = first.len().saturating_sub(api::LOG_LINES);
     first.drain(..skip);

@@ -5,6 +5,7 @@ use std::fs;
 use crate::api::log_line;
 use crate::assets::{inside, Refused};
 use crate::auth::{same_secret, suspicious_path, Sessions};
+use crate::live::Tail;
 
 #[test]
 fn traversal_in_raw_paths_is_spotted() {
@@ -103,4 +104,24 @@ fn log_lines_carry_their_level() {
     assert_eq!(l.level.as_deref(), Some("error"));
     assert_eq!(log_line("not a record").level, None);
     assert_eq!(log_line("").level, None);
+}
+
+#[test]
+fn a_log_tail_starts_near_the_end_and_follows_growth_and_rotation() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("p.log");
+    let old: String = (0..100).map(|n| format!("old line {n:03}\n")).collect();
+    fs::write(&path, &old).expect("write");
+    // The last 40 bytes start inside a line, which is dropped.
+    let mut tail = Tail::near_end(path.clone(), 40);
+    let first = tail.read_new();
+    assert_eq!(first, ["old line 097", "old line 098", "old line 099"]);
+    assert!(tail.read_new().is_empty(), "nothing new");
+    let mut f = fs::OpenOptions::new().append(true).open(&path).expect("open");
+    std::io::Write::write_all(&mut f, b"new line 1\nnew li").expect("append");
+    assert_eq!(tail.read_new(), ["new line 1"], "a partial line waits");
+    std::io::Write::write_all(&mut f, b"ne 2\n").expect("append");
+    assert_eq!(tail.read_new(), ["new line 2"]);
+    fs::write(&path, "rotated\n").expect("rotate");
+    assert_eq!(tail.read_new(), ["rotated"], "a shorter file is read from its start");
 }

@@ -117,11 +117,18 @@ fn a_log_tail_starts_near_the_end_and_follows_growth_and_rotation() {
     let first = tail.read_new();
     assert_eq!(first, ["old line 097", "old line 098", "old line 099"]);
     assert!(tail.read_new().is_empty(), "nothing new");
-    let mut f = fs::OpenOptions::new().append(true).open(&path).expect("open");
+    let mut f = fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .expect("open");
     std::io::Write::write_all(&mut f, b"new line 1\nnew li").expect("append");
     assert_eq!(tail.read_new(), ["new line 1"], "a partial line waits");
     std::io::Write::write_all(&mut f, b"ne 2\n").expect("append");
     assert_eq!(tail.read_new(), ["new line 2"]);
     fs::write(&path, "rotated\n").expect("rotate");
-    assert_eq!(tail.read_new(), ["rotated"], "a shorter file is read from its start");
+    assert_eq!(
+        tail.read_new(),
+        ["rotated"],
+        "a shorter file is read from its start"
+    );
 }

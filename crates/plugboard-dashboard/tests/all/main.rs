@@ -2,5 +2,6 @@
 //! end-to-end tests in a real browser.
 
 mod e2e;
+mod examples;
 mod server;
 mod support;

@@ -31,7 +31,11 @@ fn example_panels_are_declared_and_present() {
         let Some(ui) = m.ui else { continue };
         let dir = path.parent().expect("a plugin directory");
         for file in [Some(&ui.entry), ui.icon.as_ref()].into_iter().flatten() {
-            assert!(dir.join(file).is_file(), "{}: {file} is missing", path.display());
+            assert!(
+                dir.join(file).is_file(),
+                "{}: {file} is missing",
+                path.display()
+            );
         }
         panels.push(m.id.to_string());
     }

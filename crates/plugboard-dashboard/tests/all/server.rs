@@ -375,3 +375,89 @@ async fn remote_addresses_need_consent() {
     assert!(running.url().starts_with("http://127.0.0.1:"));
     running.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_page_has_its_manifest_graph_permissions_config_and_log() {
+    let f = Fixture::start().await;
+    let bearer = format!("Authorization: Bearer {}", f.dashboard.token());
+    let a = f
+        .raw(
+            &format!("GET /api/plugins/text-tools HTTP/1.1\n{bearer}"),
+            b"",
+        )
+        .await;
+    assert_eq!(a.status, 200, "{a:?}");
+    let d = a.json();
+    assert_eq!(d["status"]["state"], "active");
+    assert_eq!(d["manifest"]["id"], "text-tools");
+    assert!(d["manifest_yaml"]
+        .as_str()
+        .is_some_and(|y| y.contains("ui:")));
+    let deps: Vec<(&str, bool)> = d["dependencies"]
+        .as_array()
+        .expect("dependencies")
+        .iter()
+        .map(|x| (x["id"].as_str().unwrap_or(""), x["optional"] == true))
+        .collect();
+    assert_eq!(deps, [("base-utils", false), ("metrics", true)]);
+    assert_eq!(d["permissions"]["requested"]["storage"], true);
+    assert_eq!(d["permissions"]["granted"]["storage"], true);
+    assert_eq!(d["config"]["value"]["max_words"], 1000);
+    assert_eq!(d["ui"]["title"], "Word counts");
+    let base = f
+        .raw(
+            &format!("GET /api/plugins/base-utils HTTP/1.1\n{bearer}"),
+            b"",
+        )
+        .await;
+    assert_eq!(base.json()["dependents"][0]["id"], "text-tools");
+
+    let log = f
+        .raw(
+            &format!("GET /api/plugins/text-tools/log HTTP/1.1\n{bearer}"),
+            b"",
+        )
+        .await;
+    let lines = log.json();
+    let lines = lines.as_array().expect("lines");
+    assert!(lines.iter().any(|l| l["level"] == "info"), "{lines:?}");
+    assert!(lines.iter().any(|l| l["level"] == "debug"), "{lines:?}");
+    let info = f
+        .raw(
+            &format!("GET /api/plugins/text-tools/log?level=info HTTP/1.1\n{bearer}"),
+            b"",
+        )
+        .await
+        .json();
+    let info = info.as_array().expect("lines");
+    assert!(!info.is_empty() && info.iter().all(|l| l["level"] == "info"));
+
+    for path in [
+        "/api/plugins/nope",
+        "/api/plugins/nope/log",
+        "/api/plugins/nope/log/stream",
+    ] {
+        let a = f.raw(&format!("GET {path} HTTP/1.1\n{bearer}"), b"").await;
+        assert_eq!(a.status, 404, "{path}: {a:?}");
+        assert!(a.body.contains("no plugin"), "{}", a.body);
+    }
+    let a = f
+        .raw(
+            &format!("POST /api/plugins/metrics/actions/explode HTTP/1.1\n{bearer}"),
+            b"{}",
+        )
+        .await;
+    assert_eq!(a.status, 404);
+    assert!(
+        a.body.contains("enable, disable, restart, reload"),
+        "{}",
+        a.body
+    );
+    let a = f
+        .raw(
+            &format!("POST /api/plugins/text-tools/call HTTP/1.1\n{bearer}"),
+            b"{not json",
+        )
+        .await;
+    assert_eq!(a.status, 400, "{a:?}");
+}

@@ -127,10 +127,6 @@ impl Dashboard {
             if !options.allow_remote {
                 return Err(DashboardError::NotLoopback(options.listen));
             }
-            tracing::warn!(
-                "the dashboard listens on {}, reachable from other machines, over plain HTTP; anyone who sees the token can stop plugins; put a TLS proxy in front of it",
-                options.listen
-            );
         }
         let token = match options.token {
             Some(t) if t.len() < 32 => return Err(DashboardError::WeakToken),
@@ -149,6 +145,11 @@ impl Dashboard {
                 addr: options.listen,
                 source,
             })?;
+        if !ip.is_loopback() {
+            tracing::warn!(
+                "the dashboard listens on {addr}, reachable from other machines, over plain HTTP; anyone who sees the token can stop plugins; put a TLS proxy in front of it"
+            );
+        }
         let (events, _) = broadcast::channel(1024);
         live::attach(&host, events.clone());
         let state = Arc::new(AppState {

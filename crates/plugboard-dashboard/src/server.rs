@@ -123,10 +123,8 @@ impl Dashboard {
         options: DashboardOptions,
     ) -> Result<RunningDashboard, DashboardError> {
         let ip = options.listen.ip();
-        if !ip.is_loopback() {
-            if !options.allow_remote {
-                return Err(DashboardError::NotLoopback(options.listen));
-            }
+        if !ip.is_loopback() && !options.allow_remote {
+            return Err(DashboardError::NotLoopback(options.listen));
         }
         let token = match options.token {
             Some(t) if t.len() < 32 => return Err(DashboardError::WeakToken),

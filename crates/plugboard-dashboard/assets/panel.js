@@ -27,6 +27,8 @@ window.addEventListener('message', async (event) => {
   } catch (e) {
     reply({ error: e.message });
   }
+  // The plugin's page refreshes its call counters.
+  window.dispatchEvent(new CustomEvent('plugboard:called', { detail: plugin }));
 });
 
 /** Opens plugin `id`'s panel in `container`. */

@@ -135,11 +135,26 @@ export function pluginView(main, id) {
   }
   refresh();
 
+  // After a panel's call, the counters (at most twice a second).
+  let counting = null;
+  const onCalled = (e) => {
+    if (e.detail !== id || counting) return;
+    counting = setTimeout(async () => {
+      counting = null;
+      try {
+        const d = await get(`/api/plugins/${encodeURIComponent(id)}`);
+        if (!closed) renderHead(d.status);
+      } catch { /* the next event tries again */ }
+    }, 500);
+  };
+  window.addEventListener('plugboard:called', onCalled);
+
   return {
     refresh,
     close() {
       closed = true;
       logSource.close();
+      window.removeEventListener('plugboard:called', onCalled);
     },
     event(kind, data) {
       if (kind === 'state' && data.id === id) {

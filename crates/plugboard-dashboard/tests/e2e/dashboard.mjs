@@ -134,6 +134,8 @@ await test("a panel's script is fetched only when the panel opens", async () => 
     await frame.locator('#count').filter({ hasText: `${n} words` }).waitFor();
   }
   assert(await page.locator('iframe.panel').getAttribute('sandbox') === 'allow-scripts', 'sandboxed');
+  // The panel's calls show in the plugin's counters.
+  await page.waitForFunction(() => Number.parseInt(document.querySelector('#plugin-calls')?.textContent ?? '0', 10) >= 5);
   await page.locator('#panel-section').screenshot({ path: join(shots, 'dashboard-panel.png') });
   await page.screenshot({ path: join(shots, 'dashboard-plugin.png'), fullPage: true });
 });

@@ -111,10 +111,12 @@ await test('the log streams live with a level filter', async () => {
   const r = await fetch(`${base}/api/plugins/text-tools/actions/restart`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
   assert(r.ok, `restart: ${r.status}`);
   await page.waitForFunction((n) => document.querySelectorAll('#log .line').length > n, before);
-  await page.selectOption('#log-level', 'warning');
+  await page.selectOption('#log-level', 'info');
+  const total = await page.locator('#log .line').count();
   const visible = await page.locator('#log .line:not([hidden])').count();
-  const warnings = await page.locator('#log .line[data-level="warning"]').count();
-  assert(visible === warnings, `the filter shows only warnings (${visible} vs ${warnings})`);
+  const infos = await page.locator('#log .line[data-level="info"]').count();
+  assert(infos > 0 && visible === infos && visible < total, `the filter shows only info lines (${visible} shown, ${infos} info, ${total} in all)`);
+  assert(await page.locator('#log .line[data-level="debug"]:not([hidden])').count() === 0, 'debug lines are hidden');
   await page.selectOption('#log-level', '');
 });
 

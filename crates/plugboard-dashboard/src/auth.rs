@@ -11,8 +11,9 @@ use rand::RngCore;
 
 use crate::server::Shared;
 
-/// The session cookie's name.
-pub(crate) const COOKIE: &str = "plugboard_session";
+/// The session cookie's name, followed by the port: browsers share cookies between the ports
+/// of a host, and two dashboards on one machine must not overwrite each other's session.
+pub(crate) const COOKIE_PREFIX: &str = "plugboard_session_";
 /// The header that carries the session's CSRF token on state-changing requests.
 pub(crate) const CSRF_HEADER: &str = "x-plugboard-csrf";
 /// At most this many browser sessions are remembered; the oldest is forgotten first.
@@ -256,7 +257,10 @@ async fn check(state: &Shared, mut req: Request, next: Next) -> Response {
         }
         let id = state.sessions.lock().open();
         let target = without_token(&path, req.uri().query());
-        let cookie = format!("{COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/");
+        let cookie = format!(
+            "{}={id}; HttpOnly; SameSite=Strict; Path=/",
+            state.cookie_name
+        );
         let mut response = (StatusCode::SEE_OTHER, [(header::LOCATION, target)]).into_response();
         if let Ok(v) = HeaderValue::from_str(&cookie) {
             response.headers_mut().insert(header::SET_COOKIE, v);
@@ -274,7 +278,8 @@ async fn check(state: &Shared, mut req: Request, next: Next) -> Response {
         }
         Access::Bearer
     } else {
-        let session = cookie(headers, COOKIE).and_then(|id| state.sessions.lock().get(id).cloned());
+        let session = cookie(headers, &state.cookie_name)
+            .and_then(|id| state.sessions.lock().get(id).cloned());
         let Some(session) = session else {
             return refuse(
                 StatusCode::UNAUTHORIZED,

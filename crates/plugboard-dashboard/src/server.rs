@@ -156,6 +156,7 @@ impl Dashboard {
             sessions: Mutex::new(Sessions::default()),
             events,
             allowed_hosts: allowed_hosts(addr, options.allow_remote),
+            cookie_name: format!("{}{}", auth::COOKIE_PREFIX, addr.port()),
             max_body: options.max_body,
         });
         let app = router(state);
@@ -252,6 +253,8 @@ pub(crate) struct AppState {
     pub(crate) events: broadcast::Sender<LiveEvent>,
     /// `Host` header values accepted; empty when any is (remote listening).
     pub(crate) allowed_hosts: Vec<String>,
+    /// The session cookie's name (with the port).
+    pub(crate) cookie_name: String,
     pub(crate) max_body: usize,
 }
 

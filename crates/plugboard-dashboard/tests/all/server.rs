@@ -35,7 +35,10 @@ async fn every_request_needs_the_token() {
     assert_eq!(a.status, 401);
     let a = f
         .raw(
-            "GET /api/plugins HTTP/1.1\nCookie: plugboard_session=0123456789abcdef",
+            &format!(
+                "GET /api/plugins HTTP/1.1\nCookie: plugboard_session_{}=0123456789abcdef",
+                f.dashboard.addr().port()
+            ),
             b"",
         )
         .await;
@@ -78,6 +81,11 @@ async fn the_token_is_exchanged_for_a_strict_http_only_cookie() {
         "the token leaves the URL"
     );
     let cookie = a.header("set-cookie").expect("a cookie");
+    let name = format!("plugboard_session_{}=", f.dashboard.addr().port());
+    assert!(
+        cookie.starts_with(&name),
+        "the cookie is this port's: {cookie}"
+    );
     assert!(cookie.contains("HttpOnly"), "{cookie}");
     assert!(cookie.contains("SameSite=Strict"), "{cookie}");
     let (cookie, _) = f.login().await;

@@ -70,7 +70,7 @@ await test('the plugins page lists the example plugins with their states', async
   }
   await page.locator('#live.on').waitFor();
   const cookies = await context.cookies();
-  const session = cookies.find((c) => c.name === 'plugboard_session');
+  const session = cookies.find((c) => c.name === `plugboard_session_${new URL(base).port}`);
   assert(session && session.httpOnly && session.sameSite === 'Strict', `cookie ${JSON.stringify(session)}`);
   await page.screenshot({ path: join(shots, 'dashboard-plugins.png') });
   // The filters.

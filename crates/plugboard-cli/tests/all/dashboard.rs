@@ -29,6 +29,12 @@ fn get(addr: &str, path: &str) -> u16 {
 
 /// Starts `run` with `args`, waits for the dashboard line, and returns the address and token.
 fn serve(tree: &PluginTree, args: &[&str]) -> (Running, String, String) {
+    let (running, addr, token, _) = serve_seen(tree, args);
+    (running, addr, token)
+}
+
+/// As [`serve`], with the stderr lines seen until the host serves.
+fn serve_seen(tree: &PluginTree, args: &[&str]) -> (Running, String, String, Vec<String>) {
     let mut cmd = command(&fault_host(), tree.path());
     cmd.arg("run")
         .args(args)
@@ -46,7 +52,7 @@ fn serve(tree: &PluginTree, args: &[&str]) -> (Running, String, String) {
         .expect("the URL carries the token");
     assert_eq!(query.len(), 64, "{url}");
     wait_for(&stderr, &mut seen, |l| l.starts_with("serving"));
-    (running, addr.to_owned(), query.to_owned())
+    (running, addr.to_owned(), query.to_owned(), seen)
 }
 
 #[test]
@@ -90,4 +96,27 @@ fn run_ui_refuses_a_bad_or_remote_address() {
         assert_eq!(out.code, Some(2), "{arg}: {}", out.stderr);
         assert!(out.stderr.contains(says), "{arg}: {}", out.stderr);
     }
+}
+
+#[test]
+fn with_a_pipeline_the_dashboard_keeps_the_host_serving_after_it() {
+    let tree = PluginTree::new()
+        .external(M::builtin("app", "1.0.0"))
+        .probe("app", json!({}))
+        .raw_file("input.jsonl", "\"a\"\n\"b\"\n")
+        .config_extra(
+            "pipeline:\n  input: input.jsonl\n  steps:\n    - {plugin: app, method: echo}\n",
+        );
+    tree.write();
+    let (mut running, addr, token, seen) = serve_seen(&tree, &["--ui", "127.0.0.1:0"]);
+    assert!(
+        seen.iter().any(|l| l.starts_with("ID ")),
+        "the table goes to stderr: {seen:?}"
+    );
+    // The pipeline ran, and the host still answers.
+    assert_eq!(get(&addr, &format!("/?token={token}")), 303);
+    let _ = running.child.kill();
+    let _ = running.child.wait();
+    let (stdout, _) = running.output();
+    assert_eq!(String::from_utf8_lossy(&stdout), "\"a\"\n\"b\"\n");
 }

@@ -51,3 +51,11 @@ pub use server::{Dashboard, DashboardError, DashboardOptions, RunningDashboard};
 
 #[cfg(test)]
 mod tests;
+
+// An application keeps the running dashboard beside its host, across threads.
+const _: () = {
+    const fn send_sync<T: Send + Sync>() {}
+    send_sync::<Dashboard>();
+    send_sync::<DashboardOptions>();
+    send_sync::<RunningDashboard>();
+};

@@ -176,16 +176,22 @@ fn process_settings() -> impl Strategy<Value = ProcessSettings> {
         any::<bool>(),
         option::of(restart),
         prop_oneof![Just(Toggle::On), Just(Toggle::Off)],
+        option::of(duration()),
+        option::of(duration()),
     )
         .prop_map(
-            |(protocol, args, env, handshake, auto_mtls, restart, sandbox)| ProcessSettings {
-                protocol,
-                args,
-                env,
-                handshake,
-                auto_mtls,
-                restart,
-                sandbox,
+            |(protocol, args, env, handshake, auto_mtls, restart, sandbox, start, call)| {
+                ProcessSettings {
+                    protocol,
+                    args,
+                    env,
+                    handshake,
+                    auto_mtls,
+                    restart,
+                    sandbox,
+                    start_timeout: start,
+                    call_timeout: call,
+                }
             },
         )
 }

@@ -65,6 +65,14 @@ pub struct ProcessSettings {
     /// Whether to confine the process with the OS sandbox. Default on.
     #[serde(default, skip_serializing_if = "is_default")]
     pub sandbox: Toggle,
+    /// How long the process has to print its handshake (grpc) or answer `hello` (stdio), for
+    /// example `10s`. Default 20 s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_timeout: Option<Duration>,
+    /// The deadline of one call, for example `5s`: a plugin that hangs in a call is answered
+    /// with a timeout error instead of holding the caller. Default 30 s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call_timeout: Option<Duration>,
 }
 
 /// The wire protocol of a process plugin.

@@ -59,6 +59,8 @@
 mod export;
 mod host;
 mod output;
+#[cfg(feature = "process")]
+pub mod process;
 
 pub use host::{Health, Host, HostError, Level};
 pub use output::Output;

@@ -9,6 +9,8 @@
 //!   (in Go, or in any language that prints its handshake) load unchanged. The environment a
 //!   host gives the plugin, the handshake line the plugin prints, version negotiation, the
 //!   plugin's stderr log lines, and reattaching to a running plugin.
+//! - [`grpc`]: the gRPC services, generated from `proto/`: go-plugin's broker, controller and
+//!   stdio services, `grpc.health.v1`, and Plugboard's own `Plugin` and `HostApi` services.
 //! - [`frame`]: Plugboard's own stdio transport, for plugins that would rather not link a
 //!   gRPC stack: JSON messages over stdin and stdout, newline-delimited or length-prefixed,
 //!   simple enough that a twenty-line script is a plugin.
@@ -42,6 +44,7 @@ mod base64;
 mod quote;
 
 pub mod frame;
+pub mod grpc;
 pub mod handshake;
 
 #[cfg(test)]

@@ -42,6 +42,8 @@
 //!   local files, with digests, signatures and a lockfile (`plugboard-registry`).
 //! - `native`: [`native`], the runtime for shared-library plugins behind the C ABI
 //!   (`plugboard-native`).
+//! - `process`: [`process`], the runtime for sidecar programs over go-plugin's gRPC protocol
+//!   or the stdio transport (`plugboard-process`).
 //!
 //! The builtin runtime is part of the core. The `wasm` and `process` features arrive with
 //! their crates.
@@ -56,3 +58,7 @@ pub use plugboard_registry as registry;
 /// Native plugins: shared libraries behind the C ABI (`plugboard-native`).
 #[cfg(feature = "native")]
 pub use plugboard_native as native;
+
+/// Process plugins: go-plugin-compatible sidecars and the stdio transport (`plugboard-process`).
+#[cfg(feature = "process")]
+pub use plugboard_process as process;

@@ -79,9 +79,20 @@ pub(crate) fn build_host(config: &Path, register: Register) -> Result<Host, Fail
 }
 
 /// Registers the runtimes the `plugboard` command includes beyond the builtin one: native
-/// plugins (`runtime: native`), whose library copies go to the temporary directory.
+/// plugins (`runtime: native`), whose library copies go to the temporary directory, and
+/// process plugins (`runtime: process`).
 pub(crate) fn with_runtimes(builder: plugboard::HostBuilder) -> plugboard::HostBuilder {
-    builder.runtime(std::sync::Arc::new(plugboard::native::NativeRuntime::new()))
+    builder
+        .runtime(std::sync::Arc::new(plugboard::native::NativeRuntime::new()))
+        .runtime(std::sync::Arc::new(process_runtime().clone()))
+}
+
+/// The process runtime every host of this command shares (clones share their plugins), so
+/// that `call --proto` can reach a plugin's gRPC connection.
+pub(crate) fn process_runtime() -> &'static plugboard::process::ProcessRuntime {
+    static RUNTIME: std::sync::OnceLock<plugboard::process::ProcessRuntime> =
+        std::sync::OnceLock::new();
+    RUNTIME.get_or_init(plugboard::process::ProcessRuntime::new)
 }
 
 trait InputContext<T> {

@@ -161,6 +161,33 @@ async fn start_one(host: &Arc<HostInner>, slot: &Arc<Slot>) {
     settle(slot, PluginState::Active);
 }
 
+/// A runtime reports that an active instance failed on its own (a process plugin that crashed
+/// too often to be restarted): the plugin becomes `failed` with `reason`, its services and
+/// subscriptions are withdrawn, and every plugin that requires it is told in its log (all
+/// listeners also see the transition on [`STATE_TOPIC`]). Does nothing unless the plugin is
+/// active, so a report that races with `stop` or with another report counts once.
+pub(crate) async fn instance_failed(host: &Arc<HostInner>, slot: &Arc<Slot>, reason: String) {
+    if !slot.active.swap(false, Ordering::AcqRel) {
+        return;
+    }
+    let id = slot.descriptor.id().clone();
+    // Dependents are told first: listeners of the transition may look for it in their logs.
+    for dependent in host.dependents_of(id.as_str()) {
+        if let Some(d) = host.slot(dependent.as_str()) {
+            let level = if d.descriptor.manifest.requires.contains_key(&id) {
+                LogLevel::Error
+            } else {
+                LogLevel::Warning
+            };
+            d.api.log(
+                level,
+                &format!("plugin {id}, which this plugin depends on, failed: {reason}"),
+            );
+        }
+    }
+    fail(host, slot, reason).await;
+}
+
 pub(crate) fn settle(slot: &Slot, state: PluginState) {
     slot.settled.send_replace(Some(state));
 }

@@ -463,6 +463,26 @@ impl Drop for InFlight<'_> {
 }
 
 impl HostInner {
+    /// See [`HostApi::report_failure`](crate::HostApi::report_failure). Only the slot whose
+    /// context is `ctx` is failed: after a hot reload, a report from the old version's instance
+    /// leaves the new version alone.
+    pub(crate) fn report_failure(self: &Arc<Self>, ctx: &Arc<PluginContext>, reason: String) {
+        let Some(slot) = self.slot(ctx.descriptor.id().as_str()) else {
+            return;
+        };
+        if !Arc::ptr_eq(&slot.ctx, ctx) {
+            return;
+        }
+        let handle = tokio::runtime::Handle::try_current()
+            .ok()
+            .or_else(|| self.runtime_handle.lock().clone());
+        let Some(handle) = handle else {
+            return;
+        };
+        let host = self.clone();
+        handle.spawn(async move { lifecycle::instance_failed(&host, &slot, reason).await });
+    }
+
     /// The current slot of plugin `id`.
     pub(crate) fn slot(&self, id: &str) -> Option<Arc<Slot>> {
         self.table.load().routes.get(id).map(|r| r.current())

@@ -167,6 +167,20 @@ impl HostApi {
         *self.ctx.reported_health.lock() = Some(report);
     }
 
+    /// Reports that this plugin's instance failed on its own, outside any hook or call: for a
+    /// runtime whose plugins can die by themselves (a process plugin that crashed more often
+    /// than its restart policy allows). The plugin becomes `failed` with `reason` (say why and
+    /// quote what the plugin last said), its services and subscriptions are withdrawn, its
+    /// instance is unloaded, and the plugins that depend on it are told in their logs.
+    ///
+    /// Returns at once; the transition happens on the host's runtime. Does nothing unless the
+    /// plugin is active.
+    pub fn report_failure(&self, reason: impl Into<String>) {
+        if let Ok(host) = self.host() {
+            host.report_failure(&self.ctx, reason.into());
+        }
+    }
+
     /// Publishes an event on `topic`.
     ///
     /// # Errors

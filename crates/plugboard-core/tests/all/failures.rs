@@ -328,3 +328,57 @@ async fn calls_to_unknown_and_disabled_plugins_are_refused() {
     assert!(host.plugin("nobody").is_err());
     host.stop().await;
 }
+
+/// A runtime whose plugin dies on its own (a process plugin past its restart policy) reports it
+/// through `HostApi::report_failure`: the plugin is `failed` with the reason, calls to it say
+/// so, dependents are told, and a second report changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failure_reported_by_the_runtime_fails_the_active_plugin() {
+    let j = Journal::default();
+    let slot = crate::support::ApiSlot::default();
+    let tmp = tempfile::tempdir().unwrap();
+    let host = Host::builder()
+        .state_dir(tmp.path())
+        .plugin(
+            manifest("bad", ""),
+            Probe::new(&j).keep_api(&slot).factory(),
+        )
+        .plugin(
+            manifest("child", "requires: {bad: '*'}\n"),
+            Probe::new(&j).factory(),
+        )
+        .build()
+        .unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let tx = Mutex::new(Some(tx));
+    host.on_state_change(move |c| {
+        if c.id.as_str() == "bad" && c.to == PluginState::Failed {
+            if let Some(tx) = tx.lock().take() {
+                let _ = tx.send(c.reason.clone());
+            }
+        }
+    });
+    within(10, host.start()).await.unwrap();
+    let api = crate::support::api_of(&slot);
+    api.report_failure("crashed 3 times in 1m; last stderr: boom");
+    let reason = within(10, rx).await.unwrap().unwrap();
+    assert_eq!(reason, "crashed 3 times in 1m; last stderr: boom");
+    assert_eq!(host.state("bad"), Some(PluginState::Failed));
+    // A report about a plugin that is no longer active changes nothing.
+    api.report_failure("a second report");
+    tokio::task::yield_now().await;
+    let still = host.status("bad").unwrap().reason.unwrap();
+    assert!(still.contains("boom"), "{still}");
+    match host.call("bad", "x", b"").await.unwrap_err() {
+        CallError::NotActive {
+            reason: Some(r), ..
+        } => assert!(r.contains("boom"), "{r}"),
+        other => panic!("unexpected {other:?}"),
+    }
+    let told = host.read_log("child").unwrap();
+    assert!(
+        told.contains("plugin bad, which this plugin depends on, failed: crashed 3 times"),
+        "{told}"
+    );
+    host.stop().await;
+}

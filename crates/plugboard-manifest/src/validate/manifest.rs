@@ -331,6 +331,15 @@ fn check_runtime_sections(m: &Manifest, r: &mut Report<'_>) {
                     .set_hint("write for example `1m`");
             }
         }
+        for (key, value) in [
+            ("process.start_timeout", process.start_timeout),
+            ("process.call_timeout", process.call_timeout),
+        ] {
+            if value.is_some_and(|d| d.0.is_zero()) {
+                r.value(key, "a timeout of 0 lets nothing finish")
+                    .set_hint("write for example `10s`");
+            }
+        }
     }
 }
 

@@ -218,7 +218,7 @@ fn runtime_settings_are_usable() {
         ]
     );
     let text = format!(
-        "{HEAD}runtime: process\nentry: bin/x\nprocess:\n  env: {{'A-B': x}}\n  handshake:\n    cookie_key: ''\n    cookie_value: ''\n    versions: []\n  restart: {{policy: on-failure, window: 0s}}\n"
+        "{HEAD}runtime: process\nentry: bin/x\nprocess:\n  env: {{'A-B': x}}\n  handshake:\n    cookie_key: ''\n    cookie_value: ''\n    versions: []\n  restart: {{policy: on-failure, window: 0s}}\n  start_timeout: 0s\n  call_timeout: 0ms\n"
     );
     let all = problems(&text);
     let spots: Vec<_> = all.iter().map(spot).collect();
@@ -230,8 +230,19 @@ fn runtime_settings_are_usable() {
             ("process.handshake.cookie_value", Some(9), Some(19)),
             ("process.handshake.versions", Some(10), Some(15)),
             ("process.restart.window", Some(11), Some(41)),
+            ("process.start_timeout", Some(12), Some(18)),
+            ("process.call_timeout", Some(13), Some(17)),
         ]
     );
+}
+
+#[test]
+fn process_keys_are_suggested_when_misspelt() {
+    let text = format!("{HEAD}runtime: process\nentry: bin/x\nprocess:\n  start_timout: 5s\n");
+    let err = Manifest::from_yaml_str(&text, "plugin.yaml").unwrap_err();
+    let shown = err.to_string();
+    assert!(shown.contains("start_timeout"), "{shown}");
+    assert!(shown.contains("plugin.yaml:6:3"), "{shown}");
 }
 
 #[test]

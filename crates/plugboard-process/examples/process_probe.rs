@@ -1,0 +1,127 @@
+//! A process plugin for the runtime's tests and benchmarks, served with `plugboard-pdk`.
+//!
+//! Methods: `echo` (the payload back), `upper` (text upper-cased), `count` (a counter kept in
+//! the host's storage, through the broker), `config` (the configuration, from the host API),
+//! `publish` (publishes the payload on `probe.events`), `sleep` (never answers in time), `exit`
+//! (the process exits 3 at once), `freeze` (the process stops itself with SIGSTOP), `fork` (starts a grandchild `sleep 300` and answers its pid),
+//! `pid` (this process's id), `noise` (writes N stderr lines first). `PROBE_FAULT` in the
+//! environment makes the process misbehave before serving: `no-handshake`, `garbage`,
+//! `exit1`, `flood`. `PROBE_TCP` makes it listen on loopback TCP instead of a Unix socket.
+use std::io::Write;
+
+use plugboard_pdk::process::{serve, ProcessHost, ProcessPlugin};
+use plugboard_pdk::{Error, Level};
+
+struct Probe;
+
+#[plugboard_pdk::process::async_trait]
+impl ProcessPlugin for Probe {
+    async fn boot(
+        &self,
+        host: &ProcessHost,
+        config: serde_json::Value,
+    ) -> Result<Option<serde_json::Value>, Error> {
+        eprintln!("[INFO] probe booting with {config}");
+        host.log(Level::Debug, "booted through the host API")
+            .await?;
+        Ok(None)
+    }
+
+    async fn call(
+        &self,
+        host: &ProcessHost,
+        method: &str,
+        payload: Vec<u8>,
+    ) -> Result<Vec<u8>, Error> {
+        match method {
+            "echo" => Ok(payload),
+            "upper" => Ok(String::from_utf8_lossy(&payload)
+                .to_uppercase()
+                .into_bytes()),
+            "count" => {
+                let n: u64 = host
+                    .storage_get("count")
+                    .await?
+                    .and_then(|b| String::from_utf8(b).ok())
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(0)
+                    + 1;
+                host.storage_put("count", n.to_string().as_bytes()).await?;
+                Ok(n.to_string().into_bytes())
+            }
+            "config" => Ok(host.config().await?.to_string().into_bytes()),
+            "publish" => {
+                host.publish("probe.events", &payload).await?;
+                Ok(Vec::new())
+            }
+            "sleep" => {
+                tokio::time::sleep(std::time::Duration::from_secs(600)).await;
+                Ok(Vec::new())
+            }
+            "exit" => std::process::exit(3),
+            "freeze" => {
+                // The whole process stops answering, as a deadlocked plugin would.
+                let _ = std::process::Command::new("kill")
+                    .args(["-STOP", &std::process::id().to_string()])
+                    .status();
+                Ok(Vec::new())
+            }
+            "pid" => Ok(std::process::id().to_string().into_bytes()),
+            "fork" => {
+                let child = std::process::Command::new("sleep")
+                    .arg("300")
+                    .spawn()
+                    .map_err(|e| Error::new(format!("cannot fork: {e}")))?;
+                Ok(child.id().to_string().into_bytes())
+            }
+            "noise" => {
+                let n: usize = String::from_utf8_lossy(&payload).parse().unwrap_or(1000);
+                let mut err = std::io::stderr().lock();
+                for i in 0..n {
+                    let _ = writeln!(err, "[DEBUG] noise line {i} {}", "x".repeat(200));
+                }
+                Ok(n.to_string().into_bytes())
+            }
+            _ => Err(Error::unknown_method(&["echo", "upper", "count", "config"])),
+        }
+    }
+}
+
+fn main() {
+    match std::env::var("PROBE_FAULT").as_deref() {
+        Ok("no-handshake") => std::thread::sleep(std::time::Duration::from_secs(600)),
+        Ok("garbage") => {
+            println!("Starting probe v1.0 ... ready!");
+            std::thread::sleep(std::time::Duration::from_secs(600));
+        }
+        Ok("wrong-version") => {
+            println!("1|7|unix|/tmp/nowhere.sock|grpc|");
+            std::thread::sleep(std::time::Duration::from_secs(600));
+        }
+        Ok("exit1") => {
+            eprintln!("fatal: the probe cannot start: missing PROBE_DB");
+            std::process::exit(1);
+        }
+        Ok("flood") => {
+            std::thread::spawn(|| {
+                for i in 0.. {
+                    // One line at a time, so that the plugin's own stderr lines get through.
+                    if writeln!(std::io::stderr(), "{{\"@level\":\"debug\",\"@message\":\"flood {i}\",\"@timestamp\":\"2024-05-01T10:11:12.000000Z\"}}").is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        _ => {}
+    }
+    if std::env::var("PROBE_TCP").is_ok() {
+        plugboard_pdk::process::serve_config(
+            Probe,
+            plugboard_pdk::process::ServeConfig {
+                tcp: true,
+                ..Default::default()
+            },
+        );
+    }
+    serve(Probe);
+}

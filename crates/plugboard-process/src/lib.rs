@@ -1,0 +1,252 @@
+//! The Plugboard runtime for process plugins: programs that run beside the host and speak
+//! HashiCorp go-plugin's gRPC protocol or Plugboard's stdio transport.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use plugboard_core::Host;
+//! use plugboard_process::ProcessRuntime;
+//!
+//! # async fn demo() -> Result<(), plugboard_core::Error> {
+//! let host = Host::builder()
+//!     .config_file("config.yaml")?
+//!     .runtime(Arc::new(ProcessRuntime::new()))
+//!     .build()?;
+//! host.start().await?;
+//! let reply = host.call("greeter", "greet", b"\"world\"").await?;
+//! # Ok(()) }
+//! ```
+//!
+//! # The `grpc` protocol (go-plugin)
+//! The runtime starts the plugin's executable in a process group of its own, with go-plugin's
+//! environment (the magic cookie, `PLUGIN_PROTOCOL_VERSIONS`, the port range, and a private
+//! `PLUGIN_UNIX_SOCKET_DIR`), reads its handshake line under `process.start_timeout`, checks
+//! every field and the negotiated version, dials the address (Unix socket or TCP), and checks
+//! `grpc.health.v1` for service `plugin`. A plugin that prints something else, prints nothing,
+//! or exits first is refused with an error that quotes what it printed and its last stderr
+//! lines. Its stderr (hclog JSON or `[LEVEL]` lines) and its `GRPCStdio` stream become
+//! records in the plugin's log with their levels.
+//!
+//! The plugin serves Plugboard's `plugboard.v1.Plugin` service (`proto/` in the repository),
+//! which `plugboard-pdk` and `sdk/python` implement; the host offers it the
+//! `plugboard.v1.HostApi` service through go-plugin's `GRPCBroker` (broker id in
+//! `BootRequest.host_api_broker_id`). A plugin that serves only an application service of its
+//! own still loads: it is started, health-checked and stopped, and its service is called with
+//! `plugboard call ID Service/Method --proto FILE`.
+//!
+//! Stopping asks `GRPCController.Shutdown`, then sends SIGTERM, then SIGKILL, to the whole
+//! process group, so children the plugin forked go too.
+//!
+//! # The `stdio` protocol
+//! JSON messages on stdin and stdout (`docs/protocol.md`), for scripts with no gRPC library.
+//!
+//! # Supervision
+//! The runtime notices an exit at once: calls in flight fail with
+//! [`CallError::Crashed`](plugboard_core::CallError) quoting the exit and the last stderr
+//! lines, never hang (each call also has `process.call_timeout`). Under
+//! `process.restart` (default: `on-failure`, at most 5 restarts per minute) the process is
+//! started again after an exponential backoff with jitter, and `boot`/`start` run again with
+//! the same configuration. Past the limit the plugin becomes `failed` through
+//! [`HostApi::report_failure`](plugboard_core::HostApi::report_failure), with the last stderr
+//! lines in the reason.
+//!
+//! # Reattach
+//! [`ProcessRuntime::reattach`] connects to a plugin that is already running (under a
+//! debugger, or on another machine) from its go-plugin [`ReattachConfig`] instead of starting
+//! it; `PLUGBOARD_REATTACH` may hold a JSON object of plugin id to configuration, as
+//! Terraform's `TF_REATTACH_PROVIDERS`.
+#![deny(missing_docs)]
+
+mod child;
+mod dynamic;
+mod error;
+mod grpc;
+mod instance;
+mod session;
+mod settings;
+mod stdio;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use parking_lot::Mutex;
+use plugboard_core::manifest::{ProcessProtocol, RuntimeKind};
+use plugboard_core::{Descriptor, HostApi, PluginInstance, Runtime, RuntimeError};
+pub use plugboard_protocol::handshake::ReattachConfig;
+
+pub use dynamic::{DynamicCallError, DynamicMethod};
+pub use error::ProcessError;
+pub use settings::{PreExec, DEFAULT_COOKIE_KEY, DEFAULT_COOKIE_VALUE};
+/// The gRPC connection type [`ProcessRuntime::grpc_channel`] hands out.
+pub use tonic::transport::Channel;
+
+use instance::ProcessInstance;
+use settings::Settings;
+
+/// The environment variable [`ProcessRuntime::new`] reads reattach configurations from: a JSON
+/// object of plugin id to go-plugin reattach configuration.
+pub const ENV_REATTACH: &str = "PLUGBOARD_REATTACH";
+
+/// Makes the hook that confines one plugin's process (the OS sandbox), or `None` to run it
+/// unconfined.
+pub type SandboxHook = Arc<dyn Fn(&Descriptor) -> Result<Option<PreExec>, String> + Send + Sync>;
+
+/// The runtime for `runtime: process`.
+///
+/// Register it once per host with [`HostBuilder::runtime`](plugboard_core::HostBuilder::runtime).
+#[derive(Clone, Default)]
+pub struct ProcessRuntime {
+    reattach: Arc<Mutex<HashMap<String, ReattachConfig>>>,
+    sandbox: Option<SandboxHook>,
+    instances: Arc<Mutex<HashMap<String, instance::InstanceHandle>>>,
+}
+
+impl std::fmt::Debug for ProcessRuntime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProcessRuntime")
+            .field("reattach", &self.reattach.lock().keys().collect::<Vec<_>>())
+            .field("sandbox", &self.sandbox.is_some())
+            .finish()
+    }
+}
+
+impl ProcessRuntime {
+    /// A runtime; plugins named in `PLUGBOARD_REATTACH` are reattached instead of started.
+    ///
+    /// An unreadable `PLUGBOARD_REATTACH` is reported on stderr and ignored.
+    pub fn new() -> Self {
+        let rt = Self::default();
+        if let Ok(json) = std::env::var(ENV_REATTACH) {
+            match ReattachConfig::parse_map(&json) {
+                Ok(map) => rt.reattach.lock().extend(map),
+                Err(e) => eprintln!("plugboard: ignoring {ENV_REATTACH}: {e}"),
+            }
+        }
+        rt
+    }
+
+    /// Connects to plugin `id`'s already-running process from `config` instead of starting
+    /// it. A reattached process is never signalled: stopping the host disconnects from it.
+    pub fn reattach(self, id: impl Into<String>, config: ReattachConfig) -> Self {
+        self.reattach.lock().insert(id.into(), config);
+        self
+    }
+
+    /// The gRPC connection to plugin `id`'s running process, to call its own services (see
+    /// [`DynamicMethod`]); `None` when it is not loaded by this runtime, not running, or on
+    /// the stdio protocol.
+    pub fn grpc_channel(&self, id: &str) -> Option<Channel> {
+        self.instances.lock().get(id)?.channel()
+    }
+
+    /// Confines every process with `hook`'s pre-exec function (the OS sandbox), except those
+    /// whose manifest says `process.sandbox: off` (logged as a warning). An error from `hook`
+    /// refuses the plugin with that message.
+    pub fn with_sandbox(mut self, hook: SandboxHook) -> Self {
+        self.sandbox = Some(hook);
+        self
+    }
+}
+
+#[async_trait]
+impl Runtime for ProcessRuntime {
+    fn kind(&self) -> RuntimeKind {
+        RuntimeKind::Process
+    }
+
+    /// Checks that the entry exists and is executable, and that the `process:` section asks
+    /// for nothing this runtime cannot do.
+    fn check(&self, descriptor: &Descriptor) -> Result<(), RuntimeError> {
+        use std::os::unix::fs::PermissionsExt;
+        let id = descriptor.id().to_string();
+        if self.reattach.lock().contains_key(&id) {
+            return Ok(());
+        }
+        let settings = Settings::of(descriptor)?;
+        let meta = std::fs::metadata(&settings.entry).map_err(|e| ProcessError::Manifest {
+            plugin: id.clone(),
+            message: format!(
+                "its entry {} cannot be read: {e}; check `entry:` in its plugin.yaml",
+                settings.entry.display()
+            ),
+        })?;
+        if !meta.is_file() || meta.permissions().mode() & 0o111 == 0 {
+            return Err(ProcessError::Manifest {
+                plugin: id,
+                message: format!(
+                    "its entry {} is not an executable file; run `chmod +x` on it (a script needs a `#!` line)",
+                    settings.entry.display()
+                ),
+            }
+            .into());
+        }
+        if settings.auto_mtls {
+            return Err(ProcessError::Manifest {
+                plugin: id,
+                message: "process.auto_mtls is not supported by this build yet; set it to false (the Unix socket in a private 0700 directory is the default protection)".to_owned(),
+            }
+            .into());
+        }
+        Ok(())
+    }
+
+    async fn load(
+        &self,
+        descriptor: Arc<Descriptor>,
+        host: HostApi,
+    ) -> Result<Arc<dyn PluginInstance>, RuntimeError> {
+        let id = descriptor.id().to_string();
+        let reattach = self.reattach.lock().get(&id).cloned();
+        if reattach.is_none() {
+            self.check(&descriptor)?;
+        }
+        let mut settings = Settings::of(&descriptor)?;
+        let sandbox_off = descriptor
+            .manifest
+            .process
+            .as_ref()
+            .is_some_and(|p| p.sandbox == plugboard_core::manifest::Toggle::Off);
+        match &self.sandbox {
+            Some(_) if sandbox_off => host.log(
+                plugboard_core::manifest::LogLevel::Warning,
+                "the OS sandbox is off for this plugin (`process.sandbox: off` in its plugin.yaml): its process runs with the host's full rights",
+            ),
+            Some(hook) => {
+                settings.pre_exec =
+                    hook(&descriptor).map_err(|message| ProcessError::Manifest {
+                        plugin: id.clone(),
+                        message,
+                    })?;
+            }
+            None => {}
+        }
+        let settings = Arc::new(settings);
+        let launcher: Box<dyn session::Launcher> = match (settings.protocol, reattach) {
+            (_, Some(cfg)) => Box::new(grpc::GrpcLauncher {
+                host: host.clone(),
+                settings: settings.clone(),
+                reattach: Mutex::new(Some(cfg)),
+                reattached: Default::default(),
+            }),
+            (ProcessProtocol::Grpc, None) => Box::new(grpc::GrpcLauncher {
+                host: host.clone(),
+                settings: settings.clone(),
+                reattach: Mutex::new(None),
+                reattached: Default::default(),
+            }),
+            (ProcessProtocol::Stdio, None) => Box::new(stdio::StdioLauncher {
+                host: host.clone(),
+                settings: settings.clone(),
+            }),
+        };
+        let instance = ProcessInstance::start(host, settings, launcher).await?;
+        self.instances.lock().insert(id, instance.handle());
+        Ok(Arc::new(instance))
+    }
+}
+
+const _: () = {
+    const fn shared<T: Send + Sync>() {}
+    shared::<ProcessRuntime>();
+    shared::<ProcessError>();
+};

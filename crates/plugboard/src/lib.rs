@@ -44,9 +44,10 @@
 //!   (`plugboard-native`).
 //! - `process`: [`process`], the runtime for sidecar programs over go-plugin's gRPC protocol
 //!   or the stdio transport (`plugboard-process`).
+//! - `wasm`: [`wasm`], the runtime for WebAssembly plugins, components and Extism-ABI
+//!   modules (`plugboard-wasm`).
 //!
-//! The builtin runtime is part of the core. The `wasm` and `process` features arrive with
-//! their crates.
+//! The builtin runtime is part of the core.
 #![deny(missing_docs)]
 
 pub use plugboard_core::*;
@@ -62,3 +63,7 @@ pub use plugboard_native as native;
 /// Process plugins: go-plugin-compatible sidecars and the stdio transport (`plugboard-process`).
 #[cfg(feature = "process")]
 pub use plugboard_process as process;
+
+/// WebAssembly plugins: components and Extism-ABI modules on wasmtime (`plugboard-wasm`).
+#[cfg(feature = "wasm")]
+pub use plugboard_wasm as wasm;

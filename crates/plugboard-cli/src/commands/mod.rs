@@ -79,12 +79,20 @@ pub(crate) fn build_host(config: &Path, register: Register) -> Result<Host, Fail
 }
 
 /// Registers the runtimes the `plugboard` command includes beyond the builtin one: native
-/// plugins (`runtime: native`), whose library copies go to the temporary directory, and
-/// process plugins (`runtime: process`).
+/// plugins (`runtime: native`), whose library copies go to the temporary directory;
+/// WebAssembly plugins (`runtime: wasm`), whose compiled modules are cached under the host's
+/// state directory; process plugins (`runtime: process`).
 pub(crate) fn with_runtimes(builder: plugboard::HostBuilder) -> plugboard::HostBuilder {
-    builder
+    let builder = builder
         .runtime(std::sync::Arc::new(plugboard::native::NativeRuntime::new()))
-        .runtime(std::sync::Arc::new(process_runtime().clone()))
+        .runtime(std::sync::Arc::new(process_runtime().clone()));
+    match plugboard::wasm::WasmRuntime::new() {
+        Ok(wasm) => builder.runtime(std::sync::Arc::new(wasm)),
+        Err(e) => {
+            eprintln!("warning: {e}; WebAssembly plugins cannot run");
+            builder
+        }
+    }
 }
 
 /// The process runtime every host of this command shares (clones share their plugins), so

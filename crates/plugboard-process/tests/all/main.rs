@@ -6,6 +6,7 @@
 mod faults;
 mod grpc;
 mod python;
+mod reload;
 mod stdio;
 mod supervision;
 mod support;

@@ -1,0 +1,50 @@
+;; The core module of a test component that opens a TCP connection to 127.0.0.1:<port> through
+;; wasi:sockets (port: the payload's first two bytes, little-endian). Its reply: [1, error] when
+;; the socket cannot be created, [3, error] when start-connect failed, [4, 0] when connected,
+;; [5, error] when finish-connect failed (where the host's address check answers). The lifecycle exports are those of the plugboard:plugin world.
+(module
+  (import "wasi:sockets/instance-network@0.2.12" "instance-network" (func $network (result i32)))
+  (import "wasi:sockets/tcp-create-socket@0.2.12" "create-tcp-socket" (func $create (param i32 i32)))
+  (import "wasi:sockets/tcp@0.2.12" "[method]tcp-socket.start-connect"
+    (func $connect (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 i32)))
+  (import "wasi:sockets/tcp@0.2.12" "[method]tcp-socket.finish-connect" (func $finish (param i32 i32)))
+  (memory (export "memory") 1)
+  (global $heap (mut i32) (i32.const 4096))
+  (func (export "cabi_realloc") (param $old i32) (param $old_size i32) (param $align i32) (param $size i32) (result i32)
+    (local $p i32)
+    (local.set $p (i32.and (i32.add (global.get $heap) (i32.sub (local.get $align) (i32.const 1)))
+                           (i32.sub (i32.const 0) (local.get $align))))
+    (global.set $heap (i32.add (local.get $p) (local.get $size)))
+    (if (i32.gt_u (global.get $heap) (i32.const 65536)) (then unreachable))
+    (local.get $p))
+  (func (export "boot") (param i32 i32) (result i32)
+    (i32.store8 (i32.const 512) (i32.const 0))
+    (i32.store8 (i32.const 516) (i32.const 0))
+    (i32.const 512))
+  (func (export "start") (result i32) (i32.store8 (i32.const 512) (i32.const 0)) (i32.const 512))
+  (func (export "stop") (result i32) (i32.store8 (i32.const 512) (i32.const 0)) (i32.const 512))
+  (func $reply (param $a i32) (param $b i32) (result i32)
+    (i32.store8 (i32.const 700) (local.get $a))
+    (i32.store8 (i32.const 701) (local.get $b))
+    (i32.store8 (i32.const 512) (i32.const 0))
+    (i32.store (i32.const 516) (i32.const 700))
+    (i32.store (i32.const 520) (i32.const 2))
+    (i32.const 512))
+  (func (export "call") (param $m i32) (param $mlen i32) (param $p i32) (param $plen i32) (result i32)
+    (call $create (i32.const 0) (i32.const 600))
+    (if (i32.load8_u (i32.const 600))
+      (then (return (call $reply (i32.const 1) (i32.load8_u (i32.const 604))))))
+    (call $connect
+      (i32.load (i32.const 604)) (call $network)
+      (i32.const 0)                                           ;; ipv4
+      (i32.load16_u (local.get $p))                           ;; port
+      (i32.const 127) (i32.const 0) (i32.const 0) (i32.const 1)
+      (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0)
+      (i32.const 620))
+    (if (i32.load8_u (i32.const 620))
+      (then (return (call $reply (i32.const 3) (i32.load8_u (i32.const 621))))))
+    (call $finish (i32.load (i32.const 604)) (i32.const 640))
+    (call $reply (i32.add (i32.const 4) (i32.load8_u (i32.const 640))) (i32.load8_u (i32.const 644))))
+  (func (export "cabi_post_call") (param i32) (global.set $heap (i32.const 4096)))
+  (func (export "on-event") (param i32 i32 i32 i32))
+)

@@ -40,5 +40,5 @@ fn example_panels_are_declared_and_present() {
         panels.push(m.id.to_string());
     }
     panels.sort();
-    assert_eq!(panels, ["text-tools", "word-count", "word-stats"]);
+    assert_eq!(panels, ["text-tools", "vowels", "word-count", "word-stats"]);
 }

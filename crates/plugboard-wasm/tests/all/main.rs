@@ -12,5 +12,6 @@ mod conformance;
 mod example;
 mod extism;
 mod limits;
+mod reload;
 mod sandbox;
 mod scale;

@@ -134,6 +134,7 @@ impl Manifest {
             wasm: None,
             process: None,
             native: None,
+            ui: None,
         })
     }
 }

@@ -47,6 +47,9 @@ pub struct HostConfig {
     /// The reference application's data pipeline.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pipeline: Option<Pipeline>,
+    /// The web dashboard that `plugboard run` serves when this section is present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ui: Option<UiConfig>,
 }
 
 impl HostConfig {
@@ -405,6 +408,35 @@ pub struct Directories {
         serialize_with = "lossy_paths"
     )]
     pub external: Vec<PathBuf>,
+}
+
+/// `ui:`: the web dashboard of a running host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UiConfig {
+    /// The address to listen on, `ip:port`. Default `127.0.0.1:7070`.
+    #[serde(default = "default_ui_listen")]
+    pub listen: String,
+    /// Whether `listen` may be an address other machines reach. Off by default: the dashboard
+    /// can stop and restart plugins, and serves plain HTTP.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_remote: bool,
+}
+
+/// The dashboard's default address: loopback only.
+pub const DEFAULT_UI_LISTEN: &str = "127.0.0.1:7070";
+
+fn default_ui_listen() -> String {
+    DEFAULT_UI_LISTEN.to_owned()
+}
+
+impl Default for UiConfig {
+    fn default() -> Self {
+        Self {
+            listen: default_ui_listen(),
+            allow_remote: false,
+        }
+    }
 }
 
 /// `hooks:`: limits on lifecycle hooks.

@@ -50,13 +50,13 @@ mod regressions;
 pub use bare::is_bare_artifact_name;
 pub use config::{
     Directories, Endpoint, HookSettings, HostConfig, LogLevel, LoggingConfig, Pipeline,
-    PipelineStep, PluginEntry, RegistryConfig,
+    PipelineStep, PluginEntry, RegistryConfig, UiConfig, DEFAULT_UI_LISTEN,
 };
 pub use error::{ManifestErrors, Problem};
 pub use id::{InvalidId, PluginId};
 pub use manifest::{
     Activation, Cardinality, Codec, ConfigSection, ExtensionPointDecl, FsPermissions, Manifest,
-    Permissions, Provide, RuntimeKind, PLUGIN_API_VERSION,
+    Permissions, Provide, RuntimeKind, UiPanel, PLUGIN_API_VERSION,
 };
 pub use parse::MAX_DOCUMENT_BYTES;
 pub use runtime::{

@@ -236,6 +236,25 @@ pub struct Manifest {
     /// Settings for `runtime: native`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub native: Option<NativeSettings>,
+    /// A panel the plugin contributes to the dashboard.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ui: Option<UiPanel>,
+}
+
+/// `ui:`: a panel the plugin contributes to the web dashboard. The dashboard fetches `entry`
+/// only when the operator opens the panel, and runs it in a sandboxed frame that can call only
+/// this plugin's methods.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UiPanel {
+    /// The panel's script, relative to the plugin directory, like `ui/index.js`.
+    pub entry: String,
+    /// The panel's title; defaults to the plugin's display name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// An SVG or PNG icon, relative to the plugin directory, like `ui/icon.svg`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub icon: Option<String>,
 }
 
 fn default_api() -> VersionReq {

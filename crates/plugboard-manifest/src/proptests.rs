@@ -279,6 +279,16 @@ fn extension_points() -> impl Strategy<Value = Vec<ExtensionPointDecl>> {
     })
 }
 
+/// A `ui:` panel with paths inside the plugin directory.
+fn ui_panel() -> impl Strategy<Value = UiPanel> {
+    let path = "[a-z][a-z0-9_-]{0,8}(/[a-z][a-z0-9_-]{0,8}){0,2}\\.(js|svg)";
+    (path, option::of(name()), option::of(path)).prop_map(|(entry, title, icon)| UiPanel {
+        entry,
+        title,
+        icon,
+    })
+}
+
 prop_compose! {
     fn manifest()(
         (id, name, version, description, api) in (
@@ -290,7 +300,7 @@ prop_compose! {
         (provides, extension_points, subscribes) in (provides(), extension_points(), unique_names(3)),
         permissions in permissions(),
         schema in option::of(schema()),
-        lazy in any::<bool>(),
+        (lazy, ui) in (any::<bool>(), option::of(ui_panel())),
     ) -> Manifest {
         let requires: BTreeMap<_, _> = requires.into_iter().filter(|(d, _)| *d != id).collect();
         let optional = optional
@@ -317,6 +327,7 @@ prop_compose! {
             wasm,
             process,
             native,
+            ui,
         }
     }
 }

@@ -27,14 +27,50 @@ pub(crate) struct Args {
     /// Do not watch the plugin directories.
     #[arg(long)]
     no_watch: bool,
+    /// Serve the web dashboard at ADDR (default: `ui.listen` from the configuration, else
+    /// 127.0.0.1:7070) and print its URL with the access token. With a pipeline, the host
+    /// keeps serving after it.
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "")]
+    ui: Option<String>,
+    /// Let the dashboard listen on an address other machines can reach (plain HTTP: put a
+    /// TLS proxy in front of it).
+    #[arg(long)]
+    ui_allow_remote: bool,
+}
+
+/// Where the dashboard listens, if it is served: `--ui [ADDR]`, else `ui:` in config.yaml.
+fn dashboard_options(
+    args: &Args,
+    config: &plugboard::manifest::HostConfig,
+) -> Result<Option<plugboard_dashboard::DashboardOptions>, Failure> {
+    let configured = config.ui.as_ref();
+    let listen = match (&args.ui, configured) {
+        (Some(addr), _) if !addr.is_empty() => addr.clone(),
+        (Some(_), Some(ui)) => ui.listen.clone(),
+        (Some(_), None) => plugboard::manifest::DEFAULT_UI_LISTEN.to_owned(),
+        (None, Some(ui)) => ui.listen.clone(),
+        (None, None) => return Ok(None),
+    };
+    let addr: std::net::SocketAddr = listen.parse().map_err(|_| {
+        Failure::Input(anyhow!(
+            "--ui {listen:?}: not an address `ip:port`; write for example --ui 127.0.0.1:7070"
+        ))
+    })?;
+    let remote = args.ui_allow_remote || configured.is_some_and(|u| u.allow_remote);
+    Ok(Some(
+        plugboard_dashboard::DashboardOptions::new()
+            .listen(addr)
+            .allow_remote(remote),
+    ))
 }
 
 pub(crate) async fn run(args: Args, global: Option<PathBuf>, register: Register) -> Outcome {
-    let path = config_path(args.config, global)?;
+    let path = config_path(args.config.clone(), global)?;
     super::install::ensure_installed(&path).await?;
     let host = build_host(&path, register)?;
     let pipeline = host.config().pipeline.clone();
-    let serving = pipeline.is_none() && !args.once;
+    let dashboard = dashboard_options(&args, host.config())?;
+    let serving = (pipeline.is_none() || dashboard.is_some()) && !args.once;
     // Claimed before anything starts: a second host on the same state directory is refused.
     let _control = if serving {
         Some(super::control::serve(&host)?)
@@ -56,6 +92,20 @@ pub(crate) async fn run(args: Args, global: Option<PathBuf>, register: Register)
         print!("{table}");
         let _ = std::io::stdout().flush();
     }
+    // The dashboard serves only a host that keeps running.
+    let _dashboard = match dashboard.filter(|_| serving) {
+        Some(options) => match plugboard_dashboard::Dashboard::serve(host.clone(), options).await {
+            Ok(running) => {
+                eprintln!("dashboard: {}", running.url());
+                Some(running)
+            }
+            Err(e) => {
+                host.stop().await;
+                return Err(Failure::Input(anyhow!(e)));
+            }
+        },
+        None => None,
+    };
     let failed: Vec<String> = host
         .statuses()
         .into_iter()
@@ -86,7 +136,10 @@ pub(crate) async fn run(args: Args, global: Option<PathBuf>, register: Register)
     };
 
     let outcome = if let Some(p) = pipeline {
-        run_pipeline(&host, &p).await
+        match run_pipeline(&host, &p).await {
+            Ok(()) if serving => serve(&host).await,
+            done => done,
+        }
     } else if args.once {
         Ok(())
     } else {

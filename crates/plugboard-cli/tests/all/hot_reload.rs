@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use crate::support::{command, fault, fault_host, status, Running};
 
 /// Reads a child's stderr line by line on a thread.
-fn lines_of(pipe: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
+pub(crate) fn lines_of(pipe: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(pipe).lines().map_while(Result::ok) {
@@ -26,7 +26,7 @@ fn lines_of(pipe: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String>
 
 /// Waits for a stderr line that satisfies `want`, returning it.
 #[track_caller]
-fn wait_for(
+pub(crate) fn wait_for(
     lines: &mpsc::Receiver<String>,
     seen: &mut Vec<String>,
     want: impl Fn(&str) -> bool,

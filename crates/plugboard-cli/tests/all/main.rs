@@ -8,6 +8,7 @@
 
 mod call;
 mod cli;
+mod dashboard;
 mod discovery;
 mod hot_reload;
 mod info;

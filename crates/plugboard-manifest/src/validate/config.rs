@@ -51,6 +51,30 @@ pub(crate) fn check(c: &HostConfig, r: &mut Report<'_>) {
             .set_hint("write for example `10s`");
     }
     check_pipeline(c, r);
+    check_ui(c, r);
+}
+
+fn check_ui(c: &HostConfig, r: &mut Report<'_>) {
+    let Some(ui) = &c.ui else { return };
+    match ui.listen.parse::<std::net::SocketAddr>() {
+        Err(_) => {
+            r.value(
+                "ui.listen",
+                format!("{} is not an address `ip:port`", quoted(&ui.listen)),
+            )
+            .set_hint("write for example `127.0.0.1:7070` or `[::1]:7070`");
+        }
+        Ok(addr) if !addr.ip().is_loopback() && !ui.allow_remote => {
+            r.value(
+                "ui.listen",
+                format!(
+                    "{addr} is reachable from other machines, and the dashboard can stop plugins"
+                ),
+            )
+            .set_hint("listen on 127.0.0.1, or add `allow_remote: true` if you mean it");
+        }
+        Ok(_) => {}
+    }
 }
 
 fn check_dir(r: &mut Report<'_>, path: &str, dir: &Path) {

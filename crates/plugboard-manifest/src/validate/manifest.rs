@@ -31,6 +31,29 @@ pub(crate) fn check(m: &Manifest, r: &mut Report<'_>) {
     }
     check_runtime_sections(m, r);
     check_permissions(r, "permissions", &m.permissions, true);
+    check_ui(m, r);
+}
+
+/// `ui:` paths stay inside the plugin directory: the dashboard serves nothing else.
+fn check_ui(m: &Manifest, r: &mut Report<'_>) {
+    let Some(ui) = &m.ui else { return };
+    if ui.title.as_deref().is_some_and(|t| t.trim().is_empty()) {
+        r.value("ui.title", "the title is empty")
+            .set_hint("remove `title` to show the plugin's name instead");
+    }
+    let paths = [("ui.entry", Some(&ui.entry)), ("ui.icon", ui.icon.as_ref())];
+    for (at, path) in paths {
+        let Some(path) = path else { continue };
+        if let Some((message, hint)) = relative_path_problem(path) {
+            r.value(at, message).set_hint(hint);
+        } else if matches!(path.rsplit('/').next(), Some("" | ".")) {
+            r.value(
+                at,
+                format!("{} names a directory, not a file", quoted(path)),
+            )
+            .set_hint("write the path of the file itself, like `ui/index.js`");
+        }
+    }
 }
 
 fn check_entry(m: &Manifest, r: &mut Report<'_>) {

@@ -143,3 +143,25 @@ fn registry_keys_and_switches() {
     let again = HostConfig::from_yaml_str(&config.to_yaml_string(), "again.yaml").unwrap();
     assert_eq!(again, config);
 }
+
+#[test]
+fn the_dashboard_listens_on_loopback_unless_allowed() {
+    let c = HostConfig::from_yaml_str("ui: {}\n", "config.yaml").expect("defaults");
+    assert_eq!(c.ui.expect("present").listen, crate::DEFAULT_UI_LISTEN);
+    let c = HostConfig::from_yaml_str("ui: { listen: '[::1]:8080' }\n", "c").expect("v6");
+    assert_eq!(c.ui.expect("present").listen, "[::1]:8080");
+    let p = one_config_problem("ui:\n  listen: 0.0.0.0:7070\n");
+    assert_eq!(spot(&p), ("ui.listen", Some(2), Some(11)));
+    assert!(
+        p.hint
+            .as_deref()
+            .is_some_and(|h| h.contains("allow_remote")),
+        "{p}"
+    );
+    let ok = "ui:\n  listen: 0.0.0.0:7070\n  allow_remote: true\n";
+    assert!(HostConfig::from_yaml_str(ok, "c").is_ok());
+    let p = one_config_problem("ui:\n  listen: localhost\n");
+    assert!(p.message.contains("ip:port"), "{p}");
+    let p = one_config_problem("ui:\n  lisen: 127.0.0.1:1\n");
+    assert_eq!(p.hint.as_deref(), Some("did you mean `listen`?"));
+}

@@ -280,3 +280,43 @@ fn validate_checks_a_manifest_built_in_code() {
         "built: entry: \"/abs.wasm\" is an absolute path (hint: write it relative to the plugin directory, like `data/cache`)"
     );
 }
+
+#[test]
+fn ui_panel_paths_stay_inside_the_plugin_directory() {
+    let ok = wasm("ui: { entry: ui/index.js, title: Text tools, icon: ui/icon.svg }\n");
+    let m = Manifest::from_yaml_str(&ok, "p").expect("a valid ui section");
+    let ui = m.ui.expect("the ui section is kept");
+    assert_eq!(ui.entry, "ui/index.js");
+    assert_eq!(ui.title.as_deref(), Some("Text tools"));
+    assert_eq!(ui.icon.as_deref(), Some("ui/icon.svg"));
+    for (ui, field, line, column, fragment) in [
+        ("ui:\n  entry: ../x.js\n", "ui.entry", 6, 10, "climbs out"),
+        ("ui:\n  entry: /x.js\n", "ui.entry", 6, 10, "absolute"),
+        (
+            "ui:\n  entry: a.js\n  icon: ui/\n",
+            "ui.icon",
+            7,
+            9,
+            "directory",
+        ),
+        (
+            "ui:\n  entry: a.js\n  title: ' '\n",
+            "ui.title",
+            7,
+            10,
+            "empty",
+        ),
+    ] {
+        let p = one_problem(&wasm(ui));
+        assert_eq!(spot(&p), (field, Some(line), Some(column)), "{ui}");
+        assert!(p.message.contains(fragment), "{ui}: {p}");
+    }
+}
+
+#[test]
+fn ui_panel_keys_are_checked_with_a_hint() {
+    let p = one_problem(&wasm("ui:\n  entry: a.js\n  titel: Demo\n"));
+    assert_eq!(p.line, Some(7));
+    assert!(p.message.contains("unknown key `titel`"), "{p}");
+    assert_eq!(p.hint.as_deref(), Some("did you mean `title`?"));
+}

@@ -117,20 +117,6 @@ impl HostApi {
         &self.ctx.descriptor
     }
 
-    /// What this plugin may do: its manifest's `permissions`, narrowed by the host
-    /// configuration's `grant` for it. Runtimes that sandbox (WebAssembly) enforce exactly this.
-    /// Once the host is gone, nothing is permitted.
-    pub fn permissions(&self) -> Permissions {
-        let Some(host) = self.host.upgrade() else {
-            return Permissions::default();
-        };
-        let grant = host
-            .config
-            .plugin(self.id().as_str())
-            .and_then(|e| e.grant.as_ref());
-        effective_permissions(&self.ctx.descriptor.manifest.permissions, grant)
-    }
-
     /// The host's state directory (logs, storage, runtime caches), for runtimes that keep
     /// per-host state such as compiled modules. `None` once the host is gone.
     pub fn state_dir(&self) -> Option<std::path::PathBuf> {

@@ -434,7 +434,7 @@ impl WasmRuntime {
             fuel: settings.fuel,
         };
         let dir = d.dir.clone().unwrap_or_default();
-        let sandbox = sandbox::Sandbox::new(&host, &host.permissions(), &dir)?;
+        let sandbox = sandbox::Sandbox::new(&host, host.permissions(), &dir)?;
         host.log(
             LogLevel::Debug,
             &format!(

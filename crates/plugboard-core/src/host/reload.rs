@@ -277,9 +277,7 @@ impl Host {
     pub async fn rescan(&self) -> Result<ReloadReport, ReloadError> {
         let host = &self.inner;
         let _changes = host.changes.lock().await;
-        if !host.started.load(Ordering::Acquire) || host.stopped.load(Ordering::Acquire) {
-            return Err(ReloadError::NotRunning);
-        }
+        running(host)?;
         let config = &host.config;
         let found = discover(
             config.directories.bundled.as_deref(),
@@ -391,15 +389,7 @@ impl Host {
         next.shadowed = found.shadowed;
         host.set_table(Arc::new(next));
 
-        let listeners = host.reload_listeners.read().clone();
-        for e in &report.events {
-            tracing::info!(target: "plugboard::reload", "{e}");
-            for l in &listeners {
-                if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| l(e))).is_err() {
-                    tracing::error!("a reload listener panicked; it was skipped");
-                }
-            }
-        }
+        notify(host, &report.events);
         Ok(report)
     }
 
@@ -412,9 +402,7 @@ impl Host {
     pub async fn reload_plugin(&self, id: &str) -> Result<Vec<ReloadEvent>, ReloadError> {
         let host = &self.inner;
         let _changes = host.changes.lock().await;
-        if !host.started.load(Ordering::Acquire) || host.stopped.load(Ordering::Acquire) {
-            return Err(ReloadError::NotRunning);
-        }
+        running(host)?;
         let slot = host
             .slot(id)
             .ok_or_else(|| ReloadError::UnknownPlugin(id.to_owned()))?;
@@ -447,12 +435,7 @@ impl Host {
                 reason,
             }],
         };
-        let listeners = host.reload_listeners.read().clone();
-        for e in &events {
-            for l in &listeners {
-                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| l(e)));
-            }
-        }
+        notify(host, &events);
         Ok(events)
     }
 }

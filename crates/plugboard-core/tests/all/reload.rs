@@ -40,6 +40,25 @@ fn host_over(tmp: &Path, dir: &Path, ids: &[(&str, Probe)]) -> Host {
     builder.build().unwrap()
 }
 
+/// A started host over `root/plugins` holding `base` 1.0.0 and `app` 1.0.0, which requires it.
+async fn base_and_app(root: &Path) -> (std::path::PathBuf, Journal, Host) {
+    let dir = root.join("plugins");
+    write_plugin_dir(&dir, "base", &yaml("base", "1.0.0", ""));
+    write_plugin_dir(
+        &dir,
+        "app",
+        &yaml("app", "1.0.0", "requires: {base: '^1'}\n"),
+    );
+    let j = Journal::default();
+    let host = host_over(
+        root,
+        &dir,
+        &[("base", versioned(&j)), ("app", versioned(&j))],
+    );
+    within(10, host.start()).await.unwrap();
+    (dir, j, host)
+}
+
 async fn answer(host: &Host, id: &str) -> Result<String, CallError> {
     host.call(id, "version", b"")
         .await
@@ -221,20 +240,7 @@ async fn an_unhealthy_new_version_is_rolled_back() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_update_that_breaks_a_running_dependent_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("plugins");
-    write_plugin_dir(&dir, "base", &yaml("base", "1.0.0", ""));
-    write_plugin_dir(
-        &dir,
-        "app",
-        &yaml("app", "1.0.0", "requires: {base: '^1'}\n"),
-    );
-    let j = Journal::default();
-    let host = host_over(
-        tmp.path(),
-        &dir,
-        &[("base", versioned(&j)), ("app", versioned(&j))],
-    );
-    within(10, host.start()).await.unwrap();
+    let (dir, j, host) = base_and_app(tmp.path()).await;
     write_plugin_dir(&dir, "base", &yaml("base", "2.0.0", ""));
     let report = within(10, host.rescan()).await.unwrap();
     match &report.events[..] {
@@ -731,20 +737,7 @@ async fn a_point_handle_follows_implementations_added_and_updated_later() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_can_disable_enable_and_restart_a_plugin() {
     let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("plugins");
-    write_plugin_dir(&dir, "base", &yaml("base", "1.0.0", ""));
-    write_plugin_dir(
-        &dir,
-        "app",
-        &yaml("app", "1.0.0", "requires: {base: '^1'}\n"),
-    );
-    let j = Journal::default();
-    let host = host_over(
-        tmp.path(),
-        &dir,
-        &[("base", versioned(&j)), ("app", versioned(&j))],
-    );
-    within(10, host.start()).await.unwrap();
+    let (_dir, j, host) = base_and_app(tmp.path()).await;
 
     let events = within(10, host.disable_plugin("base")).await.unwrap();
     assert_eq!(events.len(), 2, "{events:?}");

@@ -76,6 +76,18 @@ pub trait BuiltinPlugin: Send + Sync + 'static {
     fn health(&self) -> Option<HealthReport> {
         None
     }
+
+    /// Exports the plugin's state for its next version on a hot reload, when its manifest says
+    /// `reload: { handoff: true }`. The host calls it once no call is in flight, before
+    /// `stop`; the next version receives the bytes in [`BootContext::handoff`]. `None` hands
+    /// over nothing.
+    ///
+    /// # Errors
+    /// An error keeps the running version and refuses the update.
+    fn export_state(&self, host: &HostApi) -> Result<Option<Vec<u8>>, PluginError> {
+        let _ = host;
+        Ok(None)
+    }
 }
 
 /// What `boot` receives: the host API and the plugin's effective configuration.
@@ -84,6 +96,7 @@ pub struct BootContext {
     host: HostApi,
     config: serde_json::Value,
     changed: bool,
+    handoff: Option<Vec<u8>>,
 }
 
 impl BootContext {
@@ -101,6 +114,40 @@ impl BootContext {
     pub fn config_mut(&mut self) -> &mut serde_json::Value {
         self.changed = true;
         &mut self.config
+    }
+
+    /// The state the previous version exported with
+    /// [`BuiltinPlugin::export_state`] when this boot is a hot reload with
+    /// `reload: { handoff: true }`; `None` on a first start.
+    ///
+    /// ```
+    /// use plugboard_core::{BootContext, BuiltinPlugin, CallError, HostApi, PluginError};
+    ///
+    /// #[derive(Default)]
+    /// struct Counter(std::sync::atomic::AtomicU64);
+    ///
+    /// impl BuiltinPlugin for Counter {
+    ///     fn boot(&mut self, ctx: &mut BootContext) -> Result<(), PluginError> {
+    ///         if let Some(bytes) = ctx.handoff() {
+    ///             let n = std::str::from_utf8(bytes).ok().and_then(|s| s.parse().ok());
+    ///             let n = n.ok_or_else(|| PluginError::new("the handed-over count is not a number"))?;
+    ///             self.0.store(n, std::sync::atomic::Ordering::Relaxed);
+    ///         }
+    ///         Ok(())
+    ///     }
+    ///
+    ///     fn export_state(&self, _: &HostApi) -> Result<Option<Vec<u8>>, PluginError> {
+    ///         Ok(Some(self.0.load(std::sync::atomic::Ordering::Relaxed).to_string().into_bytes()))
+    ///     }
+    ///
+    ///     fn call(&self, _: &str, _: &[u8]) -> Result<Vec<u8>, CallError> {
+    ///         let n = self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+    ///         Ok(n.to_string().into_bytes())
+    ///     }
+    /// }
+    /// ```
+    pub fn handoff(&self) -> Option<&[u8]> {
+        self.handoff.as_deref()
     }
 }
 
@@ -358,10 +405,12 @@ impl PluginInstance for BuiltinInstance {
             .ok_or_else(|| PluginError::new("boot was called twice"))?;
         let host = self.host.clone();
         let (plugin, ctx) = blocking(move || {
+            let handoff = host.take_handoff();
             let mut ctx = BootContext {
                 host,
                 config,
                 changed: false,
+                handoff,
             };
             plugin.boot(&mut ctx)?;
             Ok((plugin, ctx))
@@ -381,6 +430,19 @@ impl PluginInstance for BuiltinInstance {
         let plugin = self.booted()?;
         let host = self.host.clone();
         blocking(move || plugin.stop(&host)).await
+    }
+
+    async fn export_state(&self) -> Result<Option<Vec<u8>>, PluginError> {
+        let plugin = self.booted()?;
+        let host = self.host.clone();
+        blocking(move || plugin.export_state(&host)).await
+    }
+
+    async fn import_state(&self, state: Vec<u8>) -> Result<(), PluginError> {
+        // Builtin plugins receive the state in `BootContext::handoff`, which takes it from the
+        // host before `boot`; the host offers it here only if it was not taken.
+        let _ = state;
+        Ok(())
     }
 
     fn call<'a>(&'a self, method: &'a str, payload: &'a [u8]) -> Reply<'a> {

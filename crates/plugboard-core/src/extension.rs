@@ -271,9 +271,11 @@ impl fmt::Debug for PointHandle {
 
 /// Whether `slot` can take `method` of `i` now: active, or lazy and not started.
 fn eligible(i: &Implementation, slot: &Slot, method: &str) -> bool {
-    // The `active` flag first: it spares the status lock on every call.
+    // The `active` flag first: it spares the status lock on every call. A version paused for
+    // a state hand-off stays eligible: its calls wait for the switch, they do not move on.
     i.has(method)
         && (slot.active.load(Ordering::Acquire)
+            || slot.is_paused()
             || (slot.is_lazy() && slot.state() == PluginState::Resolved))
 }
 

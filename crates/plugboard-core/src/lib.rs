@@ -75,7 +75,7 @@ pub use host_api::{
     TRACING_TARGET,
 };
 pub use resolve::{resolve, Problem, Resolution};
-pub use runtime::{PluginInstance, Reply, Runtime};
+pub use runtime::{PluginInstance, Reply, Runtime, EXPORT_STATE_METHOD, IMPORT_STATE_METHOD};
 pub use services::{Service, ServiceHandle};
 pub use state::{Health, HealthReport, PluginState, StateChange};
 

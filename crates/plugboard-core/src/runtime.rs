@@ -83,9 +83,53 @@ pub trait PluginInstance: Send + Sync + 'static {
         None
     }
 
+    /// Exports the plugin's in-memory state for its next version, on a hot reload of a plugin
+    /// whose manifest says `reload: { handoff: true }`. The host calls it once the instance has
+    /// no call in flight and before it stops it; `None` means nothing to hand over.
+    ///
+    /// The default calls the plugin's method [`EXPORT_STATE_METHOD`] with an empty payload
+    /// and hands over the bytes it returns, so a plugin of any runtime takes part by
+    /// implementing that method. Runtimes with a typed hook (builtin) override it.
+    ///
+    /// # Errors
+    /// The plugin failed to export; the host keeps the old version running and refuses the
+    /// update.
+    async fn export_state(&self) -> Result<Option<Vec<u8>>, PluginError> {
+        self.call(EXPORT_STATE_METHOD, &[])
+            .await
+            .map(Some)
+            .map_err(|e| PluginError::new(format!("exporting its state failed: {e}")))
+    }
+
+    /// Gives a new version the state its predecessor exported, after `boot` and before
+    /// `start`, when the runtime did not already deliver it during `boot` (with
+    /// [`HostApi::take_handoff`]).
+    ///
+    /// The default calls the plugin's method [`IMPORT_STATE_METHOD`] with the state as the
+    /// payload.
+    ///
+    /// # Errors
+    /// The plugin refused the state; the host abandons the new version and the old one resumes.
+    async fn import_state(&self, state: Vec<u8>) -> Result<(), PluginError> {
+        self.call(IMPORT_STATE_METHOD, &state)
+            .await
+            .map(drop)
+            .map_err(|e| PluginError::new(format!("importing its state failed: {e}")))
+    }
+
     /// Releases the instance's resources after `stop`. The default does nothing.
     async fn unload(&self) {}
 }
+
+/// The method a plugin implements to export its state on a hot reload (with
+/// `reload: { handoff: true }` in its manifest): called with an empty payload, it returns the
+/// bytes to hand to the next version. See [`PluginInstance::export_state`].
+pub const EXPORT_STATE_METHOD: &str = "plugboard.export_state";
+
+/// The method a plugin implements to receive its predecessor's state on a hot reload: called
+/// after `boot` and before `start` with the exported bytes as the payload. See
+/// [`PluginInstance::import_state`].
+pub const IMPORT_STATE_METHOD: &str = "plugboard.import_state";
 
 /// The result of a call: ready at once (builtin and native plugins), or a future (process and
 /// WebAssembly plugins).

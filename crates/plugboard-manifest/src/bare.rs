@@ -135,6 +135,7 @@ impl Manifest {
             process: None,
             native: None,
             ui: None,
+            reload: Default::default(),
         })
     }
 }

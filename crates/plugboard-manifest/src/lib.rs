@@ -56,7 +56,7 @@ pub use error::{ManifestErrors, Problem};
 pub use id::{InvalidId, PluginId};
 pub use manifest::{
     Activation, Cardinality, Codec, ConfigSection, ExtensionPointDecl, FsPermissions, Manifest,
-    Permissions, Provide, RuntimeKind, UiPanel, PLUGIN_API_VERSION,
+    Permissions, Provide, ReloadSettings, RuntimeKind, UiPanel, PLUGIN_API_VERSION,
 };
 pub use parse::MAX_DOCUMENT_BYTES;
 pub use runtime::{

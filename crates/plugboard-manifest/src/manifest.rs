@@ -239,6 +239,34 @@ pub struct Manifest {
     /// A panel the plugin contributes to the dashboard.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ui: Option<UiPanel>,
+    /// How a new version of this plugin takes over from the running one on a hot reload.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub reload: ReloadSettings,
+}
+
+/// `reload:`: how a new version takes over from the running one when the host hot-reloads
+/// the plugin.
+///
+/// By default the new version starts beside the old one and calls switch over once it is
+/// active: nothing the old version holds in memory survives. A plugin that keeps state in
+/// memory (counters, caches, sessions) sets `handoff: true`: the host then pauses calls to the
+/// old version, lets it finish the calls it has, asks it to export its state, and gives that
+/// state to the new version when it boots. Calls wait (they do not fail) for the length of the
+/// switch; if the new version fails, the old one resumes with its state untouched.
+///
+/// ```
+/// use plugboard_manifest::Manifest;
+///
+/// let text = "id: counter\nversion: 1.0.0\nruntime: builtin\nentry: counter\nreload: { handoff: true }\n";
+/// let m = Manifest::from_yaml_str(text, "plugin.yaml").unwrap();
+/// assert!(m.reload.handoff);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReloadSettings {
+    /// Hand the old version's state to the new one (export on the way out, import on boot).
+    #[serde(default)]
+    pub handoff: bool,
 }
 
 /// `ui:`: a panel the plugin contributes to the web dashboard. The dashboard fetches `entry`

@@ -300,7 +300,7 @@ prop_compose! {
         (provides, extension_points, subscribes) in (provides(), extension_points(), unique_names(3)),
         permissions in permissions(),
         schema in option::of(schema()),
-        (lazy, ui) in (any::<bool>(), option::of(ui_panel())),
+        (lazy, ui, handoff) in (any::<bool>(), option::of(ui_panel()), any::<bool>()),
     ) -> Manifest {
         let requires: BTreeMap<_, _> = requires.into_iter().filter(|(d, _)| *d != id).collect();
         let optional = optional
@@ -328,6 +328,7 @@ prop_compose! {
             process,
             native,
             ui,
+            reload: ReloadSettings { handoff },
         }
     }
 }

@@ -130,6 +130,23 @@ async fn start_one(host: &Arc<HostInner>, slot: &Arc<Slot>) {
         },
         Ok(Ok(None)) => {}
     }
+    // A hot reload with hand-off: state the runtime did not deliver during `boot` is given now,
+    // before `start`.
+    let handoff = slot.ctx.handoff.lock().take();
+    if let Some(state) = handoff {
+        match timeout(t, instance.import_state(state)).await {
+            Err(_) => {
+                return fail(
+                    host,
+                    slot,
+                    format!("importing its state timed out after {t:?}"),
+                )
+                .await
+            }
+            Ok(Err(e)) => return fail(host, slot, e.to_string()).await,
+            Ok(Ok(())) => {}
+        }
+    }
     transition(host, slot, PluginState::Booted, None);
 
     match timeout(t, instance.start()).await {

@@ -288,6 +288,10 @@ pub(crate) struct Slot {
     /// Set once a newer version's slot took this one's place in the route. Calls that entered
     /// before finish here; calls that arrive after go to the successor.
     pub(crate) retired: AtomicBool,
+    /// Set while a hot reload with state hand-off quiesces this version: calls that arrive
+    /// wait for it to clear, then follow the route (to this version again after a rollback,
+    /// or to its successor). `active` is false meanwhile, so the fast path stays one check.
+    pub(crate) paused: watch::Sender<bool>,
     /// The settled outcome of starting, for plugins waiting on this one.
     pub(crate) settled: watch::Sender<Option<PluginState>>,
     pub(crate) start_requested: AtomicBool,
@@ -357,6 +361,11 @@ impl Slot {
         self.finished.fetch_add(1, Ordering::Release);
     }
 
+    /// Whether a hand-off has paused this version (see [`Slot::paused`]).
+    pub(crate) fn is_paused(&self) -> bool {
+        *self.paused.borrow()
+    }
+
     /// Calls that entered and have not finished.
     pub(crate) fn in_flight(&self) -> u64 {
         let finished = self.finished.load(Ordering::SeqCst);
@@ -403,6 +412,17 @@ impl Slot {
         method: &str,
         payload: &[u8],
     ) -> Result<Vec<u8>, CallError> {
+        // A hand-off in progress: wait until it settles, then go where the route leads now
+        // (back to this version if the new one failed, else to the new one). The pause is
+        // bounded by the reload's hook timeouts.
+        if slot.is_paused() {
+            let mut resumed = slot.paused.subscribe();
+            let _ = resumed.wait_for(|paused| !*paused).await;
+            return match host.route(slot.descriptor.id().as_str()) {
+                Some(route) => route.call(&host, method, payload).await,
+                None => Err(slot.not_active()),
+            };
+        }
         // A lazy plugin is started by its first call; calls that arrive while it is still
         // starting wait for that start rather than fail.
         if slot.is_lazy()

@@ -106,6 +106,10 @@ pub enum ReloadEvent {
         /// How long the old version took to finish the calls it had.
         #[serde(serialize_with = "millis")]
         drain: Duration,
+        /// With `reload: { handoff: true }`: how many bytes of state the old version handed to
+        /// the new one; `None` when there was no hand-off.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        handoff: Option<usize>,
     },
     /// A plugin was stopped and removed.
     Removed {
@@ -170,12 +174,19 @@ impl fmt::Display for ReloadEvent {
                 to,
                 swap,
                 drain,
-            } => write!(
-                f,
-                "updated {id} {from} -> {to} (serving after {:.1} ms, old version drained in {:.1} ms)",
-                swap.as_secs_f64() * 1000.0,
-                drain.as_secs_f64() * 1000.0
-            ),
+                handoff,
+            } => {
+                write!(
+                    f,
+                    "updated {id} {from} -> {to} (serving after {:.1} ms, old version drained in {:.1} ms",
+                    swap.as_secs_f64() * 1000.0,
+                    drain.as_secs_f64() * 1000.0
+                )?;
+                if let Some(bytes) = handoff {
+                    write!(f, ", {bytes} bytes of state handed over")?;
+                }
+                f.write_str(")")
+            }
             ReloadEvent::Removed { id, version } => write!(f, "removed {id} {version}"),
             ReloadEvent::Disabled {
                 id,
@@ -877,19 +888,51 @@ async fn update(host: &Arc<HostInner>, d: Descriptor) -> Vec<ReloadEvent> {
     }
 
     let new = fresh_slot(host, d, &resolution);
+    // A refused version is remembered by its files, so a rescan does not try it again until
+    // they change.
+    let refuse = |what: String| {
+        let mut next = (*table).clone();
+        next.fingerprints
+            .insert(id.clone(), fingerprint(&new.descriptor));
+        host.set_table(Arc::new(next));
+        failed(what)
+    };
     let was_active = old.state() == PluginState::Active;
     let lazy_idle = old.is_lazy() && !old.start_requested.load(Ordering::Acquire);
     // A lazy plugin that is not running starts on its first call, as before the update.
     let deferred = new.is_lazy() && !was_active;
+
+    // State hand-off: calls to the old version wait from here until the switch (or resume on
+    // it if the new version fails); it finishes the calls it has and exports its state, which
+    // the new version receives when it boots.
+    let mut pause = None;
+    let mut handoff = None;
+    if was_active && !deferred && old.descriptor.manifest.reload.handoff {
+        if new.descriptor.manifest.reload.handoff {
+            let paused = Pause::begin(&old);
+            match hand_off(host, &old, &from).await {
+                Ok(state) => {
+                    handoff = Some(state.as_ref().map_or(0, Vec::len));
+                    *new.ctx.handoff.lock() = state;
+                }
+                Err(reason) => {
+                    drop(paused);
+                    return refuse(reason);
+                }
+            }
+            pause = Some(paused);
+        } else {
+            old.api.log(
+                plugboard_manifest::LogLevel::Warning,
+                &format!(
+                    "version {to} does not set `reload: {{ handoff: true }}`, so the state of {from} is not handed over"
+                ),
+            );
+        }
+    }
+
     if (was_active || !lazy_idle) && !deferred {
         let state = lifecycle::ensure_started(host, &new).await;
-        let refuse = |what: String| {
-            let mut next = (*table).clone();
-            next.fingerprints
-                .insert(id.clone(), fingerprint(&new.descriptor));
-            host.set_table(Arc::new(next));
-            failed(what)
-        };
         if state != PluginState::Active {
             let reason = new
                 .status
@@ -916,6 +959,9 @@ async fn update(host: &Arc<HostInner>, d: Descriptor) -> Vec<ReloadEvent> {
         &set,
     )));
     old.retired.store(true, Ordering::SeqCst);
+    if let Some(paused) = pause {
+        paused.switched();
+    }
     let swap = began.elapsed();
 
     // Drain: the old version finishes the calls it has, within the hook timeout.
@@ -946,9 +992,72 @@ async fn update(host: &Arc<HostInner>, d: Descriptor) -> Vec<ReloadEvent> {
         to,
         swap,
         drain,
+        handoff,
     }];
     events.extend(enable_resolved(host, &resolution, Some(&id)).await);
     events
+}
+
+/// A running version paused for a state hand-off. Dropping it resumes that version (the
+/// rollback); [`Pause::switched`] instead lets the waiting calls go on to its successor.
+struct Pause {
+    slot: Arc<Slot>,
+}
+
+impl Pause {
+    /// Pauses `slot`: from here new calls wait (see [`Slot::paused`]) and the ones in flight
+    /// can be drained. The flag is set before `active` is cleared, so a caller that finds the
+    /// slot inactive also finds it paused; `active` is cleared before the drain reads the call
+    /// count (both sequentially consistent, as in [`Slot::enter`]), so every call either waits
+    /// or is counted in flight.
+    fn begin(slot: &Arc<Slot>) -> Self {
+        slot.paused.send_replace(true);
+        slot.active.store(false, Ordering::SeqCst);
+        Self { slot: slot.clone() }
+    }
+
+    /// The successor serves now: the waiting calls follow the route to it.
+    fn switched(self) {
+        self.slot.paused.send_replace(false);
+        std::mem::forget(self);
+    }
+}
+
+impl Drop for Pause {
+    fn drop(&mut self) {
+        if self.slot.state() == PluginState::Active {
+            self.slot.active.store(true, Ordering::SeqCst);
+        }
+        self.slot.paused.send_replace(false);
+    }
+}
+
+/// Quiesces a paused version (waits for the calls it has, within the hook timeout) and asks
+/// it for its state. `Err` says why the hand-off cannot happen; the version keeps serving.
+async fn hand_off(host: &HostInner, old: &Slot, from: &Version) -> Result<Option<Vec<u8>>, String> {
+    let t = host.hook_timeout;
+    let deadline = Instant::now() + t;
+    while old.in_flight() > 0 {
+        if Instant::now() >= deadline {
+            return Err(format!(
+                "version {from} still had {} call(s) in flight after {t:?}, so its state could not be exported consistently; it keeps serving (raise `hook_timeout` or shorten its calls)",
+                old.in_flight()
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let Some(instance) = old.loaded.get().cloned() else {
+        return Err(format!(
+            "version {from} is not loaded, so it has no state to hand over"
+        ));
+    };
+    match tokio::time::timeout(t, instance.export_state()).await {
+        Err(_) => Err(format!(
+            "version {from} did not export its state within {t:?}; it keeps serving"
+        )),
+        Ok(Err(e)) => Err(format!("version {from}: {e}; it keeps serving")),
+        Ok(Ok(state)) => Ok(state),
+    }
 }
 
 /// Asks a freshly started plugin for its health once; `Some(reason)` if it says unhealthy or

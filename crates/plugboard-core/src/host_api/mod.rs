@@ -60,6 +60,9 @@ pub(crate) struct PluginContext {
     pub(crate) reported_health: Mutex<Option<HealthReport>>,
     /// The effective permissions ([`effective_permissions`]).
     pub(crate) permissions: Permissions,
+    /// State the previous version exported on a hot reload (`reload: { handoff: true }`),
+    /// waiting for this version to take it while it boots.
+    pub(crate) handoff: Mutex<Option<Vec<u8>>>,
 }
 
 impl fmt::Debug for PluginContext {
@@ -121,6 +124,18 @@ impl HostApi {
     /// per-host state such as compiled modules. `None` once the host is gone.
     pub fn state_dir(&self) -> Option<std::path::PathBuf> {
         self.host.upgrade().and_then(|h| h.config.state_dir.clone())
+    }
+
+    /// Takes the state the previous version of this plugin handed over on a hot reload, if
+    /// any (see the manifest's `reload: { handoff: true }`).
+    ///
+    /// Meant for a runtime's `boot`: a runtime that delivers the state to its plugin while it
+    /// boots takes it here; state that is still here after `boot` is given to the plugin with
+    /// [`PluginInstance::import_state`](crate::PluginInstance::import_state). Builtin plugins
+    /// read it with [`BootContext::handoff`](crate::BootContext::handoff). Returns `None`
+    /// after the first take, on a first start, and when the old version exported nothing.
+    pub fn take_handoff(&self) -> Option<Vec<u8>> {
+        self.ctx.handoff.lock().take()
     }
 
     /// Writes a record to this plugin's log file (and the host's log) if `level` is enabled.

@@ -94,9 +94,15 @@ impl ProcessPlugin for Peer {
 
     async fn health(&self) -> Option<(HealthStatus, String)> {
         Some(if self.hosted.load(Ordering::Acquire) {
-            (HealthStatus::Healthy, "serving, with the host API".to_owned())
+            (
+                HealthStatus::Healthy,
+                "serving, with the host API".to_owned(),
+            )
         } else {
-            (HealthStatus::Degraded, "serving, without a host API".to_owned())
+            (
+                HealthStatus::Degraded,
+                "serving, without a host API".to_owned(),
+            )
         })
     }
 }

@@ -1,9 +1,10 @@
-//! The Go go-plugin peers of `examples/go`: the KV plugin and the `kv-host` host.
+//! The Go go-plugin peers of `examples/go`: the KV plugin and its host `kv-host`, and on
+//! Plugboard's own proto the notes plugin and the host `pb-host`.
 //!
 //! [`build`] runs `scripts/build-go` (offline, from Debian's Go packages; idempotent and quick
-//! once built), then [`round_trip`] and [`bench()`] run the Go host against a plugin binary: the
-//! Go plugin, or any plugin serving `examples/go/kv/proto/kv.proto` (a Rust plugin served by
-//! plugboard-pdk, for the reverse-direction test).
+//! once built), then [`round_trip`] and [`bench()`] run `kv-host` against a plugin binary that
+//! serves `examples/go/kv/proto/kv.proto`, and [`pb_host`] runs `pb-host` against any plugin
+//! serving `plugboard.v1.Plugin` (a Rust plugin served by plugboard-pdk, the Go notes plugin).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -21,7 +22,7 @@ pub const KV_SERVICE: &str = "plugboard.examples.kv.KV";
 
 /// The Debian packages `scripts/build-go` needs, for messages.
 pub const APT_PACKAGES: &str = "golang-go golang-github-hashicorp-go-plugin-dev \
-     golang-google-grpc-dev golang-goprotobuf-dev protobuf-compiler";
+     golang-google-grpc-dev golang-goprotobuf-dev protobuf-compiler protoc-gen-go-grpc";
 
 /// Why a Go peer could not be built or run.
 #[derive(Debug, thiserror::Error)]
@@ -46,16 +47,16 @@ pub enum GoError {
         #[source]
         source: std::io::Error,
     },
-    /// `kv-host` exited with an error.
-    #[error("kv-host failed ({status}): {stderr}")]
+    /// A Go host (`kv-host`, `pb-host`) exited with an error.
+    #[error("the Go host failed ({status}): {stderr}")]
     Host {
         /// Its exit status.
         status: String,
         /// Its stderr.
         stderr: String,
     },
-    /// `kv-host` printed something other than its one JSON line.
-    #[error("kv-host printed {line:?}, not its JSON line: {source}")]
+    /// A Go host printed something other than its one JSON line.
+    #[error("the Go host printed {line:?}, not its JSON line: {source}")]
     Output {
         /// What it printed.
         line: String,
@@ -72,8 +73,15 @@ pub struct GoPeers {
     pub kv_plugin_dir: PathBuf,
     /// The KV plugin's executable.
     pub kv_plugin: PathBuf,
-    /// The go-plugin host.
+    /// The go-plugin host of KV.
     pub kv_host: PathBuf,
+    /// The notes plugin on Plugboard's proto as a Plugboard plugin directory (`plugin.yaml`,
+    /// `bin/notes-plugin`).
+    pub notes_plugin_dir: PathBuf,
+    /// The notes plugin's executable.
+    pub notes_plugin: PathBuf,
+    /// The go-plugin host of any plugin on Plugboard's proto.
+    pub pb_host: PathBuf,
 }
 
 /// The workspace's root directory.
@@ -125,6 +133,9 @@ pub fn build() -> Result<GoPeers, GoError> {
         kv_plugin: dir.join("kv/bin/kv-plugin"),
         kv_plugin_dir: dir.join("kv"),
         kv_host: dir.join("bin/kv-host"),
+        notes_plugin: dir.join("notes/bin/notes-plugin"),
+        notes_plugin_dir: dir.join("notes"),
+        pb_host: dir.join("bin/pb-host"),
     })
 }
 
@@ -266,4 +277,175 @@ pub fn bench(
     args.push(format!("-bench={calls}"));
     args.push(format!("-spawns={spawns}"));
     run_host(host, args, plugin)
+}
+
+/// What `pb-host` does with a plugin on Plugboard's proto: the handshake it offers, what it
+/// boots the plugin with, and what it delivers and calls.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PbHostOptions {
+    /// The magic cookie key (Plugboard's default unless set).
+    pub cookie_key: String,
+    /// The magic cookie value.
+    pub cookie_value: String,
+    /// The plugin id sent in Boot.
+    pub id: String,
+    /// The configuration sent in Boot and served by the host API's `Config`, as JSON.
+    pub config: String,
+    /// Offer the host API on go-plugin's broker (`false`: Boot gets broker id 0).
+    pub host_api: bool,
+    /// Events delivered with `OnEvent` before the calls: (topic, payload).
+    pub events: Vec<(String, String)>,
+    /// Calls made in order after Start: (method, payload).
+    pub calls: Vec<(String, String)>,
+}
+
+impl Default for PbHostOptions {
+    /// Plugboard's default handshake, an empty configuration, the host API offered, no calls.
+    fn default() -> Self {
+        Self {
+            cookie_key: PB_COOKIE_KEY.to_owned(),
+            cookie_value: PB_COOKIE_VALUE.to_owned(),
+            id: "go-hosted".to_owned(),
+            config: "{}".to_owned(),
+            host_api: true,
+            events: Vec::new(),
+            calls: Vec::new(),
+        }
+    }
+}
+
+/// Plugboard's default magic cookie key (`plugboard_process::DEFAULT_COOKIE_KEY`), which the
+/// notes plugin and a default plugboard-pdk plugin expect.
+pub const PB_COOKIE_KEY: &str = "PLUGBOARD_PLUGIN";
+/// Plugboard's default magic cookie value.
+pub const PB_COOKIE_VALUE: &str = "d3b2c1a0-plugboard";
+
+impl PbHostOptions {
+    /// Adds a call of `method` with `payload`.
+    #[must_use]
+    pub fn call(mut self, method: &str, payload: &str) -> Self {
+        self.calls.push((method.to_owned(), payload.to_owned()));
+        self
+    }
+
+    /// Adds an event on `topic` delivered before the calls.
+    #[must_use]
+    pub fn event(mut self, topic: &str, payload: &str) -> Self {
+        self.events.push((topic.to_owned(), payload.to_owned()));
+        self
+    }
+
+    fn args(&self) -> Vec<String> {
+        let mut args = vec![
+            format!("-cookie-key={}", self.cookie_key),
+            format!("-cookie-value={}", self.cookie_value),
+            format!("-id={}", self.id),
+            format!("-config={}", self.config),
+        ];
+        if !self.host_api {
+            args.push("-no-host-api".to_owned());
+        }
+        args.extend(self.events.iter().map(|(t, p)| format!("-event={t}={p}")));
+        args.extend(self.calls.iter().map(|(m, p)| format!("-call={m}={p}")));
+        args
+    }
+}
+
+/// One call `pb-host` made.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct PbCall {
+    /// The method.
+    pub method: String,
+    /// The payload sent.
+    pub payload: String,
+    /// Whether the plugin answered a payload (not an in-band error).
+    pub ok: bool,
+    /// The payload answered, as text.
+    #[serde(default)]
+    pub result: String,
+    /// The in-band error's code (`FAILED`, `UNKNOWN_METHOD`, `INVALID_PAYLOAD`, `DENIED`).
+    #[serde(default)]
+    pub code: String,
+    /// The in-band error's message.
+    #[serde(default)]
+    pub error: String,
+}
+
+/// A health status and its message (`HEALTHY`, `DEGRADED`, `UNHEALTHY`, `HEALTH_UNSPECIFIED`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct PbHealth {
+    /// The status's name in the proto.
+    pub status: String,
+    /// Its message.
+    pub message: String,
+}
+
+/// A record the plugin wrote through the host API's `Log`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct PbLog {
+    /// The level's name in the proto (`INFO`, `WARN`, ...).
+    pub level: String,
+    /// The message.
+    pub message: String,
+    /// Its fields.
+    pub fields: std::collections::BTreeMap<String, String>,
+}
+
+/// An event the plugin published through the host API.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct PbEvent {
+    /// Its topic.
+    pub topic: String,
+    /// Its payload, as text.
+    pub payload: String,
+}
+
+/// What the plugin did with the host API `pb-host` served it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct PbHostApi {
+    /// Its log records, in order.
+    pub logs: Vec<PbLog>,
+    /// How many times it read its configuration.
+    pub config_reads: usize,
+    /// The storage at the end, values as text.
+    pub storage: std::collections::BTreeMap<String, String>,
+    /// The events it published, in order.
+    pub events: Vec<PbEvent>,
+    /// The health it reported, in order.
+    pub reported_health: Vec<PbHealth>,
+}
+
+/// The line `pb-host` prints.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct PbHostReport {
+    /// The protocol version go-plugin negotiated.
+    pub protocol_version: u32,
+    /// go-plugin's grpc.health.v1 check (`SERVING`).
+    pub grpc_health: String,
+    /// The broker id of the host API sent in Boot (0: none offered).
+    pub host_api_broker_id: u32,
+    /// The calls, in order.
+    pub calls: Vec<PbCall>,
+    /// What the plugin's `Health` answered after the calls.
+    pub health: PbHealth,
+    /// What the plugin did with the host API.
+    pub host_api: PbHostApi,
+    /// The plugin process's exit code after `client.Kill()` (-1: killed by a signal).
+    pub exit_code: i32,
+    /// Whether it exited by itself, with status 0, after `GRPCController.Shutdown`.
+    pub graceful: bool,
+}
+
+/// Has `pb-host` start `plugin`, boot it, deliver the events, make the calls, check its health,
+/// stop it and kill the client, and returns what it printed.
+///
+/// # Errors
+/// [`GoError::Host`] when the plugin does not start, or Boot, Start, Stop or a gRPC call fails
+/// (an in-band call error is in its [`PbCall`] instead).
+pub fn pb_host(
+    host: &Path,
+    plugin: &Path,
+    options: &PbHostOptions,
+) -> Result<PbHostReport, GoError> {
+    run_host(host, options.args(), plugin)
 }

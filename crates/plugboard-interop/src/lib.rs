@@ -1,8 +1,9 @@
 //! Real peers and floors for Plugboard's process runtime, shared by its tests and benchmarks.
 //!
 //! - [`go`]: builds the Go go-plugin peers of `examples/go` with `scripts/build-go` (offline,
-//!   from Debian's Go packages) and runs the Go host, `kv-host`, in its round-trip and
-//!   benchmark modes.
+//!   from Debian's Go packages) and runs the Go hosts: `kv-host` in its round-trip and
+//!   benchmark modes, `pb-host` against any plugin on Plugboard's own proto (the Go notes
+//!   plugin, or `examples/pdk_peer.rs`, a Rust plugin served by plugboard-pdk).
 //! - [`floor`]: a blocking Unix-socket ping-pong between two processes, the latency no plugin
 //!   transport can beat on this machine.
 #![deny(missing_docs)]

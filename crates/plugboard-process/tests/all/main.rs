@@ -5,6 +5,7 @@
 
 mod faults;
 mod go;
+mod go_proto;
 mod grpc;
 mod python;
 mod reload;

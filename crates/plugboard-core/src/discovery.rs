@@ -333,3 +333,37 @@ fn pick_highest(found: Vec<Descriptor>) -> (Vec<Descriptor>, Vec<Shadowed>) {
     }
     (by_id.into_values().collect(), shadowed)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_multi_platform_manifest_loads_with_this_platform_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let here = plugboard_manifest::current_platform();
+        let path = dir.path().join(MANIFEST_FILE);
+        fs::write(
+            &path,
+            format!(
+                "id: tool\nversion: 1.0.0\nruntime: process\nplatforms:\n  {here}: bin/{here}/tool\n  freebsd-riscv64: bin/fb/tool\n"
+            ),
+        )
+        .unwrap();
+        assert_eq!(
+            load_manifest(&path).unwrap().entry,
+            format!("bin/{here}/tool")
+        );
+        fs::write(
+            &path,
+            "id: tool\nversion: 1.0.0\nruntime: process\nplatforms:\n  freebsd-riscv64: bin/fb/tool\n",
+        )
+        .unwrap();
+        let err = load_manifest(&path).unwrap_err();
+        assert!(
+            err.contains(&format!("no entry for this platform, {here}"))
+                && err.contains("built for freebsd-riscv64"),
+            "{err}"
+        );
+    }
+}

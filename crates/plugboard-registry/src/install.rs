@@ -498,16 +498,31 @@ impl Installer {
             }
         }
         let source = artifact.source.as_deref().and_then(|n| self.sources.get(n));
-        let (keys, allow_unsigned, at) = match source {
-            Some(s) => (&s.keys, s.allow_unsigned, format!("under {}:", s.at)),
+        let (keys, allow_unsigned, section) = match source {
+            Some(s) => (&s.keys, s.allow_unsigned, s.at.as_str()),
             None => (
                 &self.file_keys,
                 self.config.registry.allow_unsigned,
-                "under registry:".to_owned(),
+                plugboard_manifest::REGISTRY_SOURCE,
             ),
         };
+        let at = format!("under {section}:");
+        // The key ring does not know which source it serves; the message should.
+        let verify = |sig: &str| {
+            keys.verify(&bytes, sig, &artifact.url)
+                .map_err(|e| match e {
+                    Error::Signature { package, reason } => Error::Signature {
+                        package,
+                        reason: reason.replace(
+                            "trusted_keys of this source",
+                            &format!("{section}.trusted_keys"),
+                        ),
+                    },
+                    other => other,
+                })
+        };
         let verified = match &signature {
-            Some(sig) => match keys.verify(&bytes, sig, &artifact.url) {
+            Some(sig) => match verify(sig) {
                 Ok(v) => Some(v),
                 Err(Error::Signature { reason, .. })
                     if allow_unsigned && reason.contains("not trusted") =>
@@ -521,15 +536,17 @@ impl Installer {
                 Err(e) => return Err(e),
             },
             None if allow_unsigned => None,
-            None => return Err(Error::signature(
-                &artifact.url,
-                format!(
+            None => {
+                return Err(Error::signature(
+                    &artifact.url,
+                    format!(
                     "{} is not signed (no {}.minisig); refusing it. Ask its publisher to sign it \
                          (`plugboard publish --key`), or set `allow_unsigned: true` {at} \
                          in config.yaml to accept unsigned packages from this source",
                     want.id, artifact.url
                 ),
-            )),
+                ))
+            }
         };
         if let Some(Some(locked_key)) = &artifact.locked_key {
             if verified.as_ref().map(|v| v.key.to_string()).as_ref() != Some(locked_key) {

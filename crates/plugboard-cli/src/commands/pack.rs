@@ -143,10 +143,16 @@ pub(crate) async fn publish(args: PublishArgs, global: Option<PathBuf>) -> Outco
         }
     };
     // The configuration, when there is one: it may name the destination and log into it.
-    let config_file = super::config_path(None, global)?;
+    // With --to, a missing configuration is no error: it only adds names and logins.
+    let config_file = match super::config_path(None, global) {
+        Ok(path) => Some(path),
+        Err(_) if args.to.is_some() => None,
+        Err(e) => return Err(e),
+    };
     let config = config_file
-        .is_file()
-        .then(|| load_config(&config_file))
+        .as_ref()
+        .filter(|p| p.is_file())
+        .map(|p| load_config(p))
         .transpose()?;
     let sources = config
         .as_ref()
@@ -163,7 +169,7 @@ pub(crate) async fn publish(args: PublishArgs, global: Option<PathBuf>) -> Outco
                 return Err(input(anyhow!(
                     "no destination: give --to oci://HOST/REPO, --to DIR or --to SOURCE, or set \
                      registry.url in {}",
-                    config_file.display()
+                    config_file.unwrap_or_default().display()
                 )))
             }
         },

@@ -248,7 +248,7 @@ fn latest_follows_the_redirect_and_the_lock_pins_it() {
         let p = package(scratch.path(), "a", v, &[]);
         let dir = releases.join(format!("v{v}"));
         std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("a.tar.zst"), &rezstd(&p)).unwrap();
+        std::fs::write(dir.join("a.tar.zst"), rezstd(&p)).unwrap();
     }
     let server = Server::serve(site.path());
     server.redirect(

@@ -287,14 +287,20 @@ fn scan_dir(dir: &Path, origin: &Origin, rejected: &mut Vec<Rejected>) -> Vec<De
     out
 }
 
-/// Reads and parses one `plugin.yaml`, with every problem in the message.
+/// Reads and parses one `plugin.yaml`, with every problem in the message. A manifest with
+/// `platforms:` comes back with this host's platform's entry in `entry`.
 ///
 /// # Errors
-/// A message naming the file and each problem.
+/// A message naming the file and each problem, or the platforms the plugin is built for when
+/// this one is not among them.
 pub fn load_manifest(path: &Path) -> Result<Manifest, String> {
     let text =
         fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    Manifest::from_yaml_str(&text, &path.display().to_string()).map_err(|e| e.to_string())
+    let manifest =
+        Manifest::from_yaml_str(&text, &path.display().to_string()).map_err(|e| e.to_string())?;
+    manifest
+        .for_platform(&plugboard_manifest::current_platform())
+        .map_err(|e| e.to_string())
 }
 
 /// Keeps the highest version of each id; bundled wins a tie (the application shipped it).
@@ -326,4 +332,38 @@ fn pick_highest(found: Vec<Descriptor>) -> (Vec<Descriptor>, Vec<Shadowed>) {
         }
     }
     (by_id.into_values().collect(), shadowed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_multi_platform_manifest_loads_with_this_platform_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let here = plugboard_manifest::current_platform();
+        let path = dir.path().join(MANIFEST_FILE);
+        fs::write(
+            &path,
+            format!(
+                "id: tool\nversion: 1.0.0\nruntime: process\nplatforms:\n  {here}: bin/{here}/tool\n  freebsd-riscv64: bin/fb/tool\n"
+            ),
+        )
+        .unwrap();
+        assert_eq!(
+            load_manifest(&path).unwrap().entry,
+            format!("bin/{here}/tool")
+        );
+        fs::write(
+            &path,
+            "id: tool\nversion: 1.0.0\nruntime: process\nplatforms:\n  freebsd-riscv64: bin/fb/tool\n",
+        )
+        .unwrap();
+        let err = load_manifest(&path).unwrap_err();
+        assert!(
+            err.contains(&format!("no entry for this platform, {here}"))
+                && err.contains("built for freebsd-riscv64"),
+            "{err}"
+        );
+    }
 }

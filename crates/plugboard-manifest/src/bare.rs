@@ -123,6 +123,7 @@ impl Manifest {
             runtime,
             entry: file_name.to_owned(),
             integrity: None,
+            platforms: Default::default(),
             requires: Default::default(),
             optional: Default::default(),
             provides: Vec::new(),

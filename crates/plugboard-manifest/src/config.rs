@@ -1,5 +1,6 @@
 //! `config.yaml`: the host configuration.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -25,6 +26,14 @@ pub struct HostConfig {
     /// Where plugins are downloaded from.
     #[serde(default)]
     pub registry: RegistryConfig,
+    /// More places plugins are downloaded from, by name; a `plugins:` entry picks one with
+    /// `source:`.
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "crate::strict::map"
+    )]
+    pub sources: BTreeMap<String, SourceConfig>,
     /// The host's and the plugins' log level.
     #[serde(default)]
     pub logging: LoggingConfig,
@@ -121,7 +130,33 @@ impl HostConfig {
     pub fn plugin(&self, id: &str) -> Option<&PluginEntry> {
         self.plugins.iter().find(|p| p.id.as_str() == id)
     }
+
+    /// Every configured source by name: `registry:` (named [`REGISTRY_SOURCE`]) when it has a
+    /// URL, then `sources:`.
+    pub fn all_sources(&self) -> BTreeMap<String, SourceConfig> {
+        let mut all = self.sources.clone();
+        if !self.registry.url.is_empty() {
+            all.insert(REGISTRY_SOURCE.to_owned(), self.registry.as_source());
+        }
+        all
+    }
+
+    /// The name of the source a plugin is installed from when its entry names none:
+    /// `registry` when it has a URL, else the only entry of `sources:`; `None` when that is
+    /// ambiguous or nothing is configured.
+    pub fn default_source(&self) -> Option<&str> {
+        if !self.registry.url.is_empty() {
+            return Some(REGISTRY_SOURCE);
+        }
+        match self.sources.len() {
+            1 => self.sources.keys().next().map(String::as_str),
+            _ => None,
+        }
+    }
 }
+
+/// The name under which `registry:` is a source (in `plugins[].source` and the lockfile).
+pub const REGISTRY_SOURCE: &str = "registry";
 
 /// `registry:`: a URL template and the values of its placeholders.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -147,9 +182,75 @@ pub struct RegistryConfig {
     /// registry. A signature that does not match its package is refused regardless.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub allow_unsigned: bool,
+    /// Credentials for an OCI registry, read from the environment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<AuthConfig>,
     /// Install only from `plugboard.lock` and the local package cache; never use the network.
+    /// It applies to every source.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub offline: bool,
+}
+
+impl RegistryConfig {
+    /// The registry as a source (everything but `offline`).
+    pub fn as_source(&self) -> SourceConfig {
+        SourceConfig {
+            url: self.url.clone(),
+            name: self.name.clone(),
+            repository: self.repository.clone(),
+            tag: self.tag.clone(),
+            trusted_keys: self.trusted_keys.clone(),
+            allow_unsigned: self.allow_unsigned,
+            auth: self.auth.clone(),
+        }
+    }
+}
+
+/// One entry of `sources:`: the keys of `registry:` but `offline`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    /// A URL template, as `registry.url`.
+    pub url: String,
+    /// The `{name}` placeholder.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    /// The `{repository}` placeholder.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub repository: String,
+    /// The `{tag}` placeholder; `latest` by default.
+    #[serde(default = "default_tag")]
+    pub tag: String,
+    /// Public keys whose signatures on packages from this source are accepted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trusted_keys: Vec<String>,
+    /// Accept unsigned packages from this source.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_unsigned: bool,
+    /// Credentials for an OCI registry, read from the environment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<AuthConfig>,
+}
+
+/// `auth:` of a source: credentials for an OCI registry. The secrets themselves stay out of
+/// the file: each is named by the environment variable that holds it. Without `auth:`, the
+/// registry's entry in Docker's `config.json` is used, if there is one.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    /// The user name, for basic auth (and the registry's token exchange).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// Or the environment variable that holds the user name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username_env: Option<String>,
+    /// The environment variable that holds the password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_env: Option<String>,
+    /// Or the environment variable that holds a bearer token (a GHCR or Harbor token), sent as
+    /// is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_env: Option<String>,
 }
 
 fn default_tag() -> String {
@@ -165,6 +266,7 @@ impl Default for RegistryConfig {
             tag: default_tag(),
             trusted_keys: Vec::new(),
             allow_unsigned: false,
+            auth: None,
             offline: false,
         }
     }
@@ -265,6 +367,9 @@ pub struct PluginEntry {
     pub config: Option<serde_json::Value>,
     /// Permissions the operator grants; a plugin gets what it asks for and is granted.
     pub grant: Option<Permissions>,
+    /// The source `plugboard install` takes it from: `registry` or a name in `sources:`.
+    /// Default: [`HostConfig::default_source`].
+    pub source: Option<String>,
 }
 
 impl PluginEntry {
@@ -276,6 +381,7 @@ impl PluginEntry {
             enabled: true,
             config: None,
             grant: None,
+            source: None,
         }
     }
 }
@@ -285,7 +391,12 @@ impl PluginEntry {
 impl Serialize for PluginEntry {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
-        if self.version.is_none() && self.enabled && self.config.is_none() && self.grant.is_none() {
+        if self.version.is_none()
+            && self.enabled
+            && self.config.is_none()
+            && self.grant.is_none()
+            && self.source.is_none()
+        {
             return self.id.serialize(s);
         }
         let mut map = s.serialize_map(None)?;
@@ -301,6 +412,9 @@ impl Serialize for PluginEntry {
         }
         if let Some(grant) = &self.grant {
             map.serialize_entry("grant", grant)?;
+        }
+        if let Some(source) = &self.source {
+            map.serialize_entry("source", source)?;
         }
         map.end()
     }
@@ -322,6 +436,7 @@ enum EntryField {
     Enabled,
     Config,
     Grant,
+    Source,
 }
 
 struct EntryVisitor;
@@ -330,7 +445,7 @@ impl<'de> Visitor<'de> for EntryVisitor {
     type Value = PluginEntry;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a plugin id, or a mapping with `id` and optionally `version`, `enabled`, `config` and `grant`")
+        f.write_str("a plugin id, or a mapping with `id` and optionally `version`, `enabled`, `config`, `grant` and `source`")
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<PluginEntry, E> {
@@ -348,6 +463,7 @@ impl<'de> Visitor<'de> for EntryVisitor {
         let mut enabled = None;
         let mut config = None;
         let mut grant = None;
+        let mut source = None;
         fn once<T, E: de::Error>(
             slot: &mut Option<T>,
             value: T,
@@ -378,6 +494,9 @@ impl<'de> Visitor<'de> for EntryVisitor {
                     map.next_value::<Option<Permissions>>()?,
                     "grant",
                 )?,
+                EntryField::Source => {
+                    once(&mut source, map.next_value::<String>()?, "source")?;
+                }
             }
         }
         Ok(PluginEntry {
@@ -386,6 +505,7 @@ impl<'de> Visitor<'de> for EntryVisitor {
             enabled: enabled.unwrap_or(true),
             config: config.flatten(),
             grant: grant.flatten(),
+            source,
         })
     }
 }

@@ -49,14 +49,16 @@ mod regressions;
 
 pub use bare::is_bare_artifact_name;
 pub use config::{
-    Directories, Endpoint, HookSettings, HostConfig, LogLevel, LoggingConfig, Pipeline,
-    PipelineStep, PluginEntry, RegistryConfig, UiConfig, DEFAULT_UI_LISTEN,
+    AuthConfig, Directories, Endpoint, HookSettings, HostConfig, LogLevel, LoggingConfig, Pipeline,
+    PipelineStep, PluginEntry, RegistryConfig, SourceConfig, UiConfig, DEFAULT_UI_LISTEN,
+    REGISTRY_SOURCE,
 };
 pub use error::{ManifestErrors, Problem};
 pub use id::{InvalidId, PluginId};
 pub use manifest::{
-    Activation, Cardinality, Codec, ConfigSection, ExtensionPointDecl, FsPermissions, Manifest,
-    Permissions, Provide, ReloadSettings, RuntimeKind, UiPanel, PLUGIN_API_VERSION,
+    current_platform, Activation, Cardinality, Codec, ConfigSection, ExtensionPointDecl,
+    FsPermissions, Manifest, NoPlatformEntry, Permissions, PlatformEntry, Provide, ReloadSettings,
+    RuntimeKind, UiPanel, PLUGIN_API_VERSION,
 };
 pub use parse::MAX_DOCUMENT_BYTES;
 pub use runtime::{

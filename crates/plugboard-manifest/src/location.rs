@@ -251,6 +251,16 @@ impl LocationIndex {
     }
 
     /// Where the value at `path` starts, or else the nearest ancestor that is indexed.
+    /// Whether it knows no position at all (a value built in code).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    /// Whether `path` itself is in the document (not only an ancestor).
+    pub(crate) fn has(&self, path: &str) -> bool {
+        self.nodes.contains_key(path)
+    }
+
     pub(crate) fn value(&self, path: &str) -> Option<Pos> {
         self.find(path).map(|n| n.value)
     }

@@ -190,11 +190,22 @@ pub struct Manifest {
     pub api: VersionReq,
     /// How it runs.
     pub runtime: RuntimeKind,
-    /// builtin: the registered name; otherwise a path relative to the plugin directory.
+    /// builtin: the registered name; otherwise a path relative to the plugin directory. May be
+    /// left out when `platforms` lists an entry for every platform the plugin runs on.
+    #[serde(default)]
     pub entry: String,
     /// The digest the entry must match before it is loaded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub integrity: Option<Integrity>,
+    /// Entries per platform, keyed `<os>-<arch>` as Rust names them (`linux-x86_64`,
+    /// `macos-aarch64`): one package for several platforms. A host uses its own platform's
+    /// entry, else `entry`; see [`Manifest::for_platform`].
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "crate::strict::map"
+    )]
+    pub platforms: BTreeMap<String, PlatformEntry>,
     /// Plugins that must be present and started first.
     #[serde(
         default,
@@ -289,7 +300,152 @@ fn default_api() -> VersionReq {
     VersionReq::STAR
 }
 
+/// One platform's entry in `platforms:`: a path (`lib/linux-x86_64/libfoo.so`), or a mapping
+/// with `entry` and `integrity`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlatformEntry {
+    /// The artifact for this platform, relative to the plugin directory.
+    pub entry: String,
+    /// The digest it must match before it is loaded.
+    pub integrity: Option<Integrity>,
+}
+
+impl Serialize for PlatformEntry {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        match &self.integrity {
+            None => self.entry.serialize(s),
+            Some(integrity) => {
+                let mut map = s.serialize_map(Some(2))?;
+                map.serialize_entry("entry", &self.entry)?;
+                map.serialize_entry("integrity", integrity)?;
+                map.end()
+            }
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for PlatformEntry {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::{self, MapAccess, Visitor};
+
+        #[derive(Deserialize)]
+        #[serde(field_identifier, rename_all = "lowercase")]
+        enum Field {
+            Entry,
+            Integrity,
+        }
+
+        struct EntryVisitor;
+
+        impl<'de> Visitor<'de> for EntryVisitor {
+            type Value = PlatformEntry;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a path, or a mapping with `entry` and optionally `integrity`")
+            }
+
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<PlatformEntry, E> {
+                Ok(PlatformEntry {
+                    entry: v.to_owned(),
+                    integrity: None,
+                })
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<PlatformEntry, A::Error> {
+                let mut entry = None;
+                let mut integrity = None;
+                while let Some(field) = map.next_key::<Field>()? {
+                    match field {
+                        Field::Entry => {
+                            if entry.replace(map.next_value::<String>()?).is_some() {
+                                return Err(de::Error::duplicate_field("entry"));
+                            }
+                        }
+                        Field::Integrity => {
+                            if integrity.replace(map.next_value::<Integrity>()?).is_some() {
+                                return Err(de::Error::duplicate_field("integrity"));
+                            }
+                        }
+                    }
+                }
+                Ok(PlatformEntry {
+                    entry: entry.ok_or_else(|| de::Error::missing_field("entry"))?,
+                    integrity,
+                })
+            }
+        }
+
+        d.deserialize_any(EntryVisitor)
+    }
+}
+
+/// This host's platform, `<os>-<arch>` as Rust names them (`linux-x86_64`): the key a
+/// manifest's `platforms:` is looked up with.
+pub fn current_platform() -> String {
+    format!("{}-{}", std::env::consts::OS, std::env::consts::ARCH)
+}
+
+/// A plugin has no entry for a platform.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{id} {version} has no entry for this platform, {platform}; it is built for {}. Install a \
+     build for {platform}, or ask its publisher for one",
+    available.join(", ")
+)]
+pub struct NoPlatformEntry {
+    /// The plugin.
+    pub id: PluginId,
+    /// Its version.
+    pub version: Version,
+    /// The platform asked for.
+    pub platform: String,
+    /// The platforms the manifest lists.
+    pub available: Vec<String>,
+}
+
 impl Manifest {
+    /// The manifest as a host on `platform` (`<os>-<arch>`, see [`current_platform`]) runs it:
+    /// `entry` and `integrity` from `platforms.<platform>` when listed, else the manifest's own
+    /// `entry` (a portable build), unchanged when there are no `platforms`.
+    ///
+    /// # Errors
+    /// `platforms` does not list `platform` and there is no portable `entry`; the error lists
+    /// the platforms there are.
+    ///
+    /// ```
+    /// use plugboard_manifest::Manifest;
+    ///
+    /// let text = "id: hash\nversion: 1.0.0\nruntime: native\nplatforms:\n  \
+    ///             linux-x86_64: lib/linux-x86_64/libhash.so\n  \
+    ///             macos-aarch64: lib/macos-aarch64/libhash.dylib\n";
+    /// let m = Manifest::from_yaml_str(text, "plugin.yaml")?;
+    /// assert_eq!(m.for_platform("macos-aarch64")?.entry, "lib/macos-aarch64/libhash.dylib");
+    /// let err = m.for_platform("windows-x86_64").unwrap_err();
+    /// assert_eq!(err.available, ["linux-x86_64", "macos-aarch64"]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn for_platform(&self, platform: &str) -> Result<Manifest, NoPlatformEntry> {
+        if self.platforms.is_empty() || self.runtime == RuntimeKind::Builtin {
+            return Ok(self.clone());
+        }
+        let mut m = self.clone();
+        match self.platforms.get(platform) {
+            Some(p) => {
+                m.entry = p.entry.clone();
+                m.integrity = p.integrity.clone();
+                Ok(m)
+            }
+            None if !self.entry.is_empty() => Ok(m),
+            None => Err(NoPlatformEntry {
+                id: self.id.clone(),
+                version: self.version.clone(),
+                platform: platform.to_owned(),
+                available: self.platforms.keys().cloned().collect(),
+            }),
+        }
+    }
+
     /// The display name: `name`, or the id when there is none.
     pub fn display_name(&self) -> &str {
         self.name.as_deref().unwrap_or(self.id.as_str())

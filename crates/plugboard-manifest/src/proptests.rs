@@ -316,6 +316,7 @@ prop_compose! {
             runtime,
             entry,
             integrity,
+            platforms: BTreeMap::new(),
             requires,
             optional,
             provides,

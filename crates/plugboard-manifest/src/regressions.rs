@@ -65,6 +65,23 @@ fn documented_examples_parse() {
             panic!("{e}");
         }
     }
+    // The examples of `platforms:` and `sources:`, which are complete documents too.
+    for example in blocks("manifest.md")
+        .iter()
+        .filter(|b| b.starts_with("id:") && b.contains("platforms:"))
+    {
+        if let Err(e) = Manifest::from_yaml_str(example, "docs/manifest.md") {
+            panic!("{e}");
+        }
+    }
+    for example in blocks("config.md")
+        .iter()
+        .filter(|b| b.starts_with("sources:"))
+    {
+        if let Err(e) = HostConfig::from_yaml_str(example, "docs/config.md") {
+            panic!("{e}");
+        }
+    }
 }
 
 fn fuzz_dir() -> PathBuf {

@@ -8,7 +8,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use plugboard_manifest::HostConfig;
-use plugboard_registry::{pack_dir, publish_to_oci, InstallOptions, Installer, Limits, Package};
+use plugboard_registry::{
+    pack_dir, publish_to_oci, InstallOptions, Installer, Limits, Login, Package,
+};
 use plugboard_test_support::OciRegistry;
 
 const PLUGINS: usize = 50;
@@ -38,6 +40,7 @@ fn main() {
             &p,
             None,
             &format!("oci://{addr}/bench/{{plugin}}"),
+            &Login::anonymous(),
         ))
         .unwrap();
     }

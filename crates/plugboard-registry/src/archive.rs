@@ -1,9 +1,13 @@
-//! The package format: a plugin directory as a gzip-compressed tar with `plugin.yaml` at its
-//! root, written reproducibly, and read back under limits that make a hostile archive harmless.
+//! The package format: a plugin directory as a gzip- or zstd-compressed tar with `plugin.yaml`
+//! at its root, written reproducibly, and read back under limits that make a hostile archive
+//! harmless.
 //!
 //! Reproducible: entries sorted by path, every time, owner and group fixed, modes reduced to
-//! 0644/0755, and a gzip header without a time or file name, so the same directory gives the
-//! same bytes and the same digest on every machine.
+//! 0644/0755, a gzip header without a time or file name, and a zstd frame from a single-threaded
+//! encoder with no time in it, so the same directory gives the same bytes and the same digest
+//! on every machine.
+//!
+//! The reader tells the two compressions apart by their magic bytes, never by a file name.
 //!
 //! Safe: an entry must be a relative path of ordinary components (no `/`, no `..`), a regular
 //! file, a directory, or a link whose target stays inside the package; device files and FIFOs
@@ -23,6 +27,55 @@ use crate::error::{Error, Result};
 
 /// The manifest file at a package's root.
 pub const MANIFEST_FILE: &str = "plugin.yaml";
+
+/// The largest zstd window a package may ask the decoder for. `zstd -19` uses 8 MiB and
+/// `tar --zstd` far less; only `--long`/`--ultra` go beyond, and a hostile frame header must
+/// not make the reader reserve gigabytes.
+const MAX_ZSTD_WINDOW: u64 = 64 << 20;
+
+/// How a package's tar is compressed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum Format {
+    /// gzip: `.tar.gz`, what every tool reads. The default.
+    #[default]
+    Gzip,
+    /// Zstandard: `.tar.zst`, smaller and faster to unpack.
+    Zstd,
+}
+
+impl Format {
+    /// The format of a package's bytes, by their magic number; `None` for neither.
+    pub fn detect(bytes: &[u8]) -> Option<Self> {
+        if bytes.starts_with(&[0x1f, 0x8b]) {
+            Some(Self::Gzip)
+        } else if bytes.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+            Some(Self::Zstd)
+        } else {
+            None
+        }
+    }
+
+    /// The format a file name asks for: `.tar.zst` or `.tzst` is zstd, `.tar.gz` or `.tgz`
+    /// gzip; `None` for any other name.
+    pub fn from_file_name(name: &str) -> Option<Self> {
+        let name = name.to_ascii_lowercase();
+        if name.ends_with(".tar.zst") || name.ends_with(".tzst") {
+            Some(Self::Zstd)
+        } else if name.ends_with(".tar.gz") || name.ends_with(".tgz") {
+            Some(Self::Gzip)
+        } else {
+            None
+        }
+    }
+
+    /// The file extension, `tar.gz` or `tar.zst`.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Self::Gzip => "tar.gz",
+            Self::Zstd => "tar.zst",
+        }
+    }
+}
 
 /// Limits applied while reading a package.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,17 +98,24 @@ impl Default for Limits {
 /// Packs the plugin directory `dir` into a `.tar.gz`, after checking its `plugin.yaml`.
 ///
 /// # Errors
-/// A missing or invalid `plugin.yaml`, an unreadable file, a special file, or a symbolic link
-/// that points outside `dir`.
+/// As [`pack_dir_as`].
 pub fn pack_dir(dir: &Path) -> Result<(Manifest, Vec<u8>)> {
+    pack_dir_as(dir, Format::Gzip)
+}
+
+/// Packs the plugin directory `dir` in `format`, after checking its `plugin.yaml` and that
+/// the files its `entry` (and each of its `platforms`) names are there.
+///
+/// # Errors
+/// A missing or invalid `plugin.yaml`, an entry file that is missing, an unreadable file, a
+/// special file, or a symbolic link that points outside `dir`.
+pub fn pack_dir_as(dir: &Path, format: Format) -> Result<(Manifest, Vec<u8>)> {
     let manifest = read_dir_manifest(dir)?;
+    check_entries(dir, &manifest)?;
     let mut paths = Vec::new();
     collect(dir, Path::new(""), &mut paths)?;
     paths.sort();
-    let gz = GzBuilder::new()
-        .mtime(0)
-        .write(Vec::new(), Compression::default());
-    let mut tar = tar::Builder::new(gz);
+    let mut tar = tar::Builder::new(Vec::new());
     tar.mode(tar::HeaderMode::Deterministic);
     let name = dir.display().to_string();
     for rel in &paths {
@@ -105,9 +165,47 @@ pub fn pack_dir(dir: &Path) -> Result<(Manifest, Vec<u8>)> {
             ));
         }
     }
-    let gz = tar.into_inner().map_err(|e| Error::io(dir, e))?;
-    let bytes = gz.finish().map_err(|e| Error::io(dir, e))?;
+    let plain = tar.into_inner().map_err(|e| Error::io(dir, e))?;
+    let bytes = match format {
+        Format::Gzip => {
+            let mut gz = GzBuilder::new()
+                .mtime(0)
+                .write(Vec::new(), Compression::default());
+            gz.write_all(&plain).map_err(|e| Error::io(dir, e))?;
+            gz.finish().map_err(|e| Error::io(dir, e))?
+        }
+        // `Fastest` (about zstd's level 1) is the best level ruzstd implements; it still beats
+        // gzip's default on plugin packages, and it is deterministic.
+        Format::Zstd => ruzstd::encoding::compress_to_vec(
+            plain.as_slice(),
+            ruzstd::encoding::CompressionLevel::Fastest,
+        ),
+    };
     Ok((manifest, bytes))
+}
+
+/// The files a manifest runs must be in the package: a missing one is found now rather than
+/// by every host that installs it.
+fn check_entries(dir: &Path, manifest: &Manifest) -> Result<()> {
+    if manifest.runtime == plugboard_manifest::RuntimeKind::Builtin {
+        return Ok(());
+    }
+    let mut entries: Vec<(String, &str)> = Vec::new();
+    if !manifest.entry.is_empty() {
+        entries.push(("entry".into(), &manifest.entry));
+    }
+    for (platform, p) in &manifest.platforms {
+        entries.push((format!("platforms.{platform}"), &p.entry));
+    }
+    for (key, entry) in entries {
+        if !dir.join(entry).is_file() {
+            return Err(Error::archive(
+                dir.display().to_string(),
+                format!("{key}: {entry} is not a file in the plugin directory; build it first, or fix the path in plugin.yaml"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn read_dir_manifest(dir: &Path) -> Result<Manifest> {
@@ -233,14 +331,29 @@ pub fn unpack(bytes: &[u8], dest: &Path, limits: Limits, package: &str) -> Resul
         .max_entries
         .saturating_mul(1024)
         .saturating_add(1 << 20);
+    let format = Format::detect(bytes).ok_or_else(|| {
+        bad("not a plugin package: neither gzip (.tar.gz) nor zstd (.tar.zst) data; make one with `plugboard pack`".into())
+    })?;
+    let inner: Box<dyn Read + '_> = match format {
+        Format::Gzip => Box::new(GzDecoder::new(bytes)),
+        Format::Zstd => Box::new(
+            ruzstd::decoding::StreamingDecoder::new_with_max_window_size(bytes, MAX_ZSTD_WINDOW)
+                .map_err(|e| {
+                    bad(format!(
+                        "not a readable zstd stream ({e}); windows over {} MiB are refused",
+                        MAX_ZSTD_WINDOW >> 20
+                    ))
+                })?,
+        ),
+    };
     let reader = Capped {
-        inner: GzDecoder::new(bytes),
+        inner,
         left: limits.max_unpacked_bytes.saturating_add(slack),
     };
     let mut archive = tar::Archive::new(reader);
     let entries = archive
         .entries()
-        .map_err(|e| bad(format!("not a tar.gz package: {e}")))?;
+        .map_err(|e| bad(format!("not a {} package: {e}", format.extension())))?;
     let mut written: u64 = 0;
     let mut count: u64 = 0;
     for entry in entries {

@@ -70,10 +70,23 @@ pub(crate) enum Fetched {
     NotFound,
 }
 
+/// Where a "latest" URL leads.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Redirect {
+    /// To this URL (the `Location` of the first redirect, made absolute).
+    To(String),
+    /// Nowhere: the server answered with the file itself.
+    Direct,
+    /// 404.
+    NotFound,
+}
+
 /// The HTTP client and its settings.
 #[derive(Debug, Clone)]
 pub(crate) struct Fetcher {
     client: reqwest::Client,
+    /// The same, but stopping at redirects, to read where "latest" points.
+    no_redirects: reqwest::Client,
     pub(crate) options: FetchOptions,
 }
 
@@ -85,13 +98,93 @@ enum Attempt {
 
 impl Fetcher {
     pub(crate) fn new(options: FetchOptions) -> Result<Self> {
-        let client = reqwest::Client::builder()
-            .connect_timeout(options.connect_timeout)
-            .read_timeout(options.read_timeout)
-            .user_agent(concat!("plugboard/", env!("CARGO_PKG_VERSION")))
+        let builder = || {
+            reqwest::Client::builder()
+                .connect_timeout(options.connect_timeout)
+                .read_timeout(options.read_timeout)
+                .user_agent(concat!("plugboard/", env!("CARGO_PKG_VERSION")))
+        };
+        let fail = |e: reqwest::Error| Error::Config(format!("cannot set up the HTTP client: {e}"));
+        let client = builder().build().map_err(fail)?;
+        let no_redirects = builder()
+            .redirect(reqwest::redirect::Policy::none())
             .build()
-            .map_err(|e| Error::Config(format!("cannot set up the HTTP client: {e}")))?;
-        Ok(Self { client, options })
+            .map_err(fail)?;
+        Ok(Self {
+            client,
+            no_redirects,
+            options,
+        })
+    }
+
+    /// Where `url` redirects to, without following it further: GitHub's
+    /// `/releases/latest/download/x` answers with the release it stands for
+    /// (`/releases/download/v1.2.0/x`), whose own redirect to a short-lived storage URL must
+    /// not end up in a lockfile. Transient failures are retried like downloads.
+    pub(crate) async fn redirect(&self, url: &str) -> Result<Redirect> {
+        let mut pause = self.options.backoff;
+        let attempts = self.options.attempts.max(1);
+        let mut attempt = 1;
+        loop {
+            let reason = match self.no_redirects.get(url).send().await {
+                Ok(r) if r.status().is_redirection() => {
+                    let location = r
+                        .headers()
+                        .get(reqwest::header::LOCATION)
+                        .and_then(|l| l.to_str().ok())
+                        .ok_or_else(|| {
+                            Error::http(
+                                url,
+                                format!("the server answered {} without a Location", r.status()),
+                            )
+                        })?;
+                    let to = r.url().join(location).map_err(|e| {
+                        Error::http(
+                            url,
+                            format!("the redirect to {location:?} is not a URL: {e}"),
+                        )
+                    })?;
+                    let downgrade = url.starts_with("https:") && to.scheme() == "http";
+                    if (to.scheme() != "https" && to.scheme() != "http") || downgrade {
+                        return Err(Error::http(
+                            url,
+                            format!("the redirect leads to {to}, not to an https URL (or http from http); refusing it"),
+                        ));
+                    }
+                    return Ok(Redirect::To(to.to_string()));
+                }
+                Ok(r) if r.status() == reqwest::StatusCode::NOT_FOUND => {
+                    return Ok(Redirect::NotFound)
+                }
+                Ok(r) if r.status().is_success() => return Ok(Redirect::Direct),
+                Ok(r)
+                    if r.status().is_server_error()
+                        || r.status() == reqwest::StatusCode::TOO_MANY_REQUESTS =>
+                {
+                    format!("the server answered {}", r.status())
+                }
+                Ok(r) => {
+                    return Err(Error::http(
+                        url,
+                        format!("the server answered {}", r.status()),
+                    ))
+                }
+                Err(e) if e.is_builder() => {
+                    return Err(Error::http(url, format!("not a valid URL: {e}")))
+                }
+                Err(e) => describe(&e),
+            };
+            if attempt >= attempts {
+                return Err(Error::http(
+                    url,
+                    format!("{reason} (gave up after {attempts} attempts)"),
+                ));
+            }
+            tracing::warn!("{url}: {reason}; retrying in {pause:?}");
+            tokio::time::sleep(pause).await;
+            pause *= 2;
+            attempt += 1;
+        }
     }
 
     /// Fetches `url` (`http`, `https` or `file`); `label` names it on progress bars.

@@ -65,10 +65,7 @@ impl IndexEntry {
     }
 }
 
-/// This host's platform key, `<os>-<arch>` as Rust names them (`linux-x86_64`).
-pub fn current_platform() -> String {
-    format!("{}-{}", std::env::consts::OS, std::env::consts::ARCH)
-}
+pub(crate) use plugboard_manifest::current_platform;
 
 /// A registry's index: plugin id, then version, then file and digest.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

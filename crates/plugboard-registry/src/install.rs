@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use futures::stream::{self, StreamExt};
-use plugboard_manifest::{HostConfig, Manifest};
+use plugboard_manifest::{current_platform, HostConfig, Manifest};
 use semver::{Version, VersionReq};
 use tempfile::TempDir;
 
@@ -19,7 +19,7 @@ use crate::index::Index;
 use crate::lockfile::{LockedPlugin, Lockfile};
 use crate::oci::Oci;
 use crate::signature::KeyRing;
-use crate::source::Template;
+use crate::source::Source;
 use crate::Digest;
 
 /// How an install behaves.
@@ -60,6 +60,29 @@ pub struct Want {
     pub id: String,
     /// The version requirement (any version when `None`).
     pub version: Option<VersionReq>,
+    /// The source to install it from: `registry` or a name in `sources:`. `None`: the source
+    /// its `plugins:` entry names, else the configuration's default source.
+    pub source: Option<String>,
+}
+
+impl Want {
+    /// Any version of `id`, from its default source.
+    pub fn new(id: impl Into<String>) -> Self {
+        Self {
+            id: id.into(),
+            version: None,
+            source: None,
+        }
+    }
+
+    /// The versions of `id` that match `version`, from its default source.
+    pub fn matching(id: impl Into<String>, version: VersionReq) -> Self {
+        Self {
+            id: id.into(),
+            version: Some(version),
+            source: None,
+        }
+    }
 }
 
 /// What an install did for one plugin.
@@ -69,8 +92,13 @@ pub struct Installed {
     pub id: String,
     /// The version now installed.
     pub version: Version,
-    /// Where its package came from.
+    /// Where its package came from (a URL).
     pub source: String,
+    /// The configured source it came from (`registry` or a name in `sources:`); `None` for a
+    /// package file.
+    pub source_name: Option<String>,
+    /// The platform whose entry the package's `platforms:` gave, when it has several.
+    pub platform: Option<String>,
     /// The package's digest.
     pub digest: Digest,
     /// The key that signed it, if signed.
@@ -99,6 +127,8 @@ struct Staged {
 
 /// Where a package is to come from.
 pub(crate) struct Artifact {
+    /// The configured source, `None` for a package file.
+    pub(crate) source: Option<String>,
     pub(crate) version: Option<Version>,
     pub(crate) url: String,
     pub(crate) expected: Option<Digest>,
@@ -113,9 +143,11 @@ pub struct Installer {
     pub(crate) cache_dir: PathBuf,
     pub(crate) lock_path: PathBuf,
     pub(crate) lock: Lockfile,
-    pub(crate) template: Option<Template>,
-    pub(crate) keys: KeyRing,
-    pub(crate) allow_unsigned: bool,
+    /// `registry` (when it has a URL) and `sources:`, by name.
+    pub(crate) sources: BTreeMap<String, Source>,
+    /// Keys a package file installed directly is checked against: every trusted key of the
+    /// configuration.
+    pub(crate) file_keys: KeyRing,
     pub(crate) fetcher: Fetcher,
     pub(crate) oci: Oci,
     pub(crate) options: InstallOptions,
@@ -161,12 +193,14 @@ impl Installer {
             .unwrap_or_else(|| base.join(".plugboard"));
         let lock_path = Lockfile::path_for(config_path);
         let lock = Lockfile::load(&lock_path)?;
-        let template = if config.registry.url.is_empty() {
-            None
-        } else {
-            Some(Template::new(&config.registry)?)
-        };
-        let keys = KeyRing::from_texts(&config.registry.trusted_keys)?;
+        let mut sources = BTreeMap::new();
+        for (name, source) in config.all_sources() {
+            sources.insert(name.clone(), Source::new(&name, &source)?);
+        }
+        let mut file_keys = KeyRing::from_texts(&config.registry.trusted_keys)?;
+        for source in sources.values() {
+            file_keys.extend(&source.keys);
+        }
         let offline = options.offline || config.registry.offline;
         Ok(Self {
             config_path: config_path.to_owned(),
@@ -174,9 +208,8 @@ impl Installer {
             cache_dir: state.join("cache").join("packages"),
             lock_path,
             lock,
-            template,
-            keys,
-            allow_unsigned: config.registry.allow_unsigned,
+            sources,
+            file_keys,
             fetcher: Fetcher::new(options.fetch.clone())?,
             oci: Oci::default(),
             options: InstallOptions { offline, ..options },
@@ -205,8 +238,61 @@ impl Installer {
             .map(|p| Want {
                 id: p.id.to_string(),
                 version: p.version.clone(),
+                source: p.source.clone(),
             })
             .collect()
+    }
+
+    /// The name of the source `want` is installed from: its own, its `plugins:` entry's, or
+    /// the configuration's default.
+    pub(crate) fn source_name(&self, want: &Want) -> Option<String> {
+        want.source
+            .clone()
+            .or_else(|| self.config.plugin(&want.id).and_then(|p| p.source.clone()))
+            .or_else(|| self.config.default_source().map(str::to_owned))
+    }
+
+    /// The source `want` is installed from.
+    ///
+    /// # Errors
+    /// No source is configured, the configuration names none for it among several, or it
+    /// names one that does not exist.
+    pub(crate) fn source_for(&self, want: &Want) -> Result<&Source> {
+        let names = || {
+            self.sources
+                .keys()
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        match self.source_name(want) {
+            Some(name) => self.sources.get(&name).ok_or_else(|| {
+                Error::Config(format!(
+                    "{}: no source named {name:?} in {} (sources: {}); add it under `sources:`",
+                    want.id,
+                    self.config_path.display(),
+                    if self.sources.is_empty() {
+                        "none".into()
+                    } else {
+                        names()
+                    }
+                ))
+            }),
+            None if self.sources.is_empty() => Err(Error::Config(format!(
+                "{}: not installed, and {} configures no registry to install it from; add \
+                 `registry: {{url: ...}}`",
+                want.id,
+                self.config_path.display()
+            ))),
+            None => Err(Error::Config(format!(
+                "{}: {} lists several sources ({}) and no `registry:`; say which one with \
+                 `{{id: {}, source: NAME}}` in plugins:",
+                want.id,
+                self.config_path.display(),
+                names(),
+                want.id
+            ))),
+        }
     }
 
     /// The listed plugins found in no plugin directory.
@@ -310,10 +396,18 @@ impl Installer {
                         }
                         _ => {
                             if queued.insert(dep.clone()) {
+                                // A dependency comes from its own `plugins:` entry's source,
+                                // else from the source of the plugin that requires it.
+                                let source = self
+                                    .config
+                                    .plugin(&dep)
+                                    .and_then(|p| p.source.clone())
+                                    .or_else(|| s.installed.source_name.clone());
                                 next.push((
                                     Want {
                                         id: dep,
                                         version: Some(req.clone()),
+                                        source,
                                     },
                                     Some(s.installed.id.clone()),
                                 ));
@@ -350,6 +444,7 @@ impl Installer {
             wants.push(Want {
                 id,
                 version: exact.parse().ok(),
+                source: None,
             });
         }
         self.install(wants).await
@@ -402,27 +497,54 @@ impl Installer {
                 });
             }
         }
+        let source = artifact.source.as_deref().and_then(|n| self.sources.get(n));
+        let (keys, allow_unsigned, section) = match source {
+            Some(s) => (&s.keys, s.allow_unsigned, s.at.as_str()),
+            None => (
+                &self.file_keys,
+                self.config.registry.allow_unsigned,
+                plugboard_manifest::REGISTRY_SOURCE,
+            ),
+        };
+        let at = format!("under {section}:");
+        // The key ring does not know which source it serves; the message should.
+        let verify = |sig: &str| {
+            keys.verify(&bytes, sig, &artifact.url)
+                .map_err(|e| match e {
+                    Error::Signature { package, reason } => Error::Signature {
+                        package,
+                        reason: reason.replace(
+                            "trusted_keys of this source",
+                            &format!("{section}.trusted_keys"),
+                        ),
+                    },
+                    other => other,
+                })
+        };
         let verified = match &signature {
-            Some(sig) => match self.keys.verify(&bytes, sig, &artifact.url) {
+            Some(sig) => match verify(sig) {
                 Ok(v) => Some(v),
                 Err(Error::Signature { reason, .. })
-                    if self.allow_unsigned && reason.contains("not trusted") =>
+                    if allow_unsigned && reason.contains("not trusted") =>
                 {
-                    tracing::warn!("{}: {reason}; accepted because allow_unsigned is set", artifact.url);
+                    tracing::warn!(
+                        "{}: {reason}; accepted because allow_unsigned is set",
+                        artifact.url
+                    );
                     None
                 }
                 Err(e) => return Err(e),
             },
-            None if self.allow_unsigned => None,
+            None if allow_unsigned => None,
             None => {
                 return Err(Error::signature(
                     &artifact.url,
                     format!(
-                        "{} is not signed (no {}.minisig); refusing it. Ask its publisher to sign it \
-                         (`plugboard publish --key`), or set `allow_unsigned: true` under registry: \
+                    "{} is not signed (no {}.minisig); refusing it. Ask its publisher to sign it \
+                         (`plugboard publish --key`), or set `allow_unsigned: true` {at} \
                          in config.yaml to accept unsigned packages from this source",
-                        want.id, artifact.url
-                    ),
+                    want.id, artifact.url
+                ),
                 ))
             }
         };
@@ -476,10 +598,19 @@ impl Installer {
         if let Some(v) = &verified {
             v.check_names(&want.id, &manifest.version.to_string(), &artifact.url)?;
         }
+        // A package for several platforms must hold an entry for this one.
+        let here = current_platform();
+        manifest.for_platform(&here).map_err(|e| Error::Resolve {
+            id: want.id.clone(),
+            reason: format!("{}: {e}", artifact.url),
+        })?;
+        let platform = manifest.platforms.contains_key(&here).then_some(here);
         Ok(Staged {
             installed: Installed {
                 id: want.id.clone(),
                 version: manifest.version.clone(),
+                source_name: artifact.source.clone(),
+                platform,
                 source: artifact.url,
                 digest,
                 key: verified.map(|v| v.key.to_string()),
@@ -537,6 +668,7 @@ impl Installer {
                 LockedPlugin {
                     version: i.version.clone(),
                     source: i.source.clone(),
+                    source_name: i.source_name.clone(),
                     digest: i.digest,
                     key: i.key.clone(),
                 },

@@ -19,12 +19,15 @@
 //! ```
 //!
 //! # Core concepts
-//! - A **package** is a plugin directory packed as a reproducible `.tar.gz` with `plugin.yaml`
-//!   at its root ([`pack_dir`]); it is read back under [`Limits`] by [`unpack`], which refuses
-//!   anything that could write outside its destination.
-//! - A **source** is the `registry.url` template of `config.yaml` ([`Template`]): HTTP(S) or
-//!   `file://` directories with an [`Index`] (`index.json`), package URL templates, or OCI
-//!   repositories.
+//! - A **package** is a plugin directory packed as a reproducible `.tar.gz` or `.tar.zst`
+//!   ([`Format`]) with `plugin.yaml` at its root ([`pack_dir_as`]); it is read back under
+//!   [`Limits`] by [`unpack`], which tells the formats apart by their magic bytes and refuses
+//!   anything that could write outside its destination. Its manifest may hold an entry per
+//!   platform (`platforms:`); an install checks that the host's platform has one.
+//! - A **source** is `registry:` or a named entry of `sources:` in `config.yaml`, a URL
+//!   template ([`Template`]): HTTP(S) or `file://` directories with an [`Index`]
+//!   (`index.json`) or a redirect for "latest", package URL templates, or OCI repositories,
+//!   logged into with a [`Login`] (the source's `auth:` or Docker's `config.json`).
 //! - **Integrity**: every package is checked against a sha256 [`Digest`] from the index or the
 //!   [`Lockfile`] (`plugboard.lock`), and its minisign signature against the trusted keys
 //!   ([`KeyRing`]) unless the source allows unsigned packages.
@@ -33,6 +36,7 @@
 #![deny(missing_docs)]
 
 mod archive;
+mod auth;
 mod digest;
 mod error;
 mod fetch;
@@ -45,14 +49,19 @@ mod resolve;
 mod signature;
 mod source;
 
-pub use archive::{inspect, pack_dir, unpack, Limits, MANIFEST_FILE};
+pub use archive::{inspect, pack_dir, pack_dir_as, unpack, Format, Limits, MANIFEST_FILE};
+pub use auth::Login;
 pub use digest::{Digest, InvalidDigest};
 pub use error::{Error, Result};
 pub use fetch::{FetchOptions, Progress};
-pub use index::{current_platform, newest_matching, Index, IndexEntry, PackageFile, INDEX_FILE};
+pub use index::{newest_matching, Index, IndexEntry, PackageFile, INDEX_FILE};
 pub use install::{InstallOptions, Installed, Installer, Report, Want};
 pub use lockfile::{LockedPlugin, Lockfile, LOCKFILE};
-pub use oci::{ARTIFACT_TYPE, CONFIG_MEDIA_TYPE, PACKAGE_MEDIA_TYPE, SIGNATURE_MEDIA_TYPE};
+pub use oci::{
+    ARTIFACT_TYPE, CONFIG_MEDIA_TYPE, PACKAGE_MEDIA_TYPE, PACKAGE_ZSTD_MEDIA_TYPE,
+    SIGNATURE_MEDIA_TYPE,
+};
+pub use plugboard_manifest::current_platform;
 pub use publish::{publish_to_dir, publish_to_oci, Package};
 pub use signature::{
     generate_keypair, trusted_comment, KeyId, KeyRing, PublicKey, SecretKey, Verified,

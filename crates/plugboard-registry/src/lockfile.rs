@@ -25,8 +25,13 @@ const FORMAT: u32 = 1;
 pub struct LockedPlugin {
     /// The installed version.
     pub version: Version,
-    /// Where the package came from: a URL (`https://`, `http://`, `oci://`, `file://`).
+    /// Where the package came from: a URL (`https://`, `http://`, `oci://`, `file://`), the
+    /// concrete one when the source's `latest` redirected.
     pub source: String,
+    /// The configured source it was installed from: `registry` or a name in `sources:`;
+    /// absent for a package file installed directly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_name: Option<String>,
     /// The sha256 digest of the package's bytes.
     pub digest: Digest,
     /// The id of the key whose signature was verified; absent for an unsigned package
@@ -129,6 +134,7 @@ mod tests {
             LockedPlugin {
                 version: Version::new(1, 2, 3),
                 source: "https://example.com/a-1.2.3.tar.gz".into(),
+                source_name: Some("registry".into()),
                 digest: Digest::of(b"x"),
                 key: Some("0011223344556677".into()),
             },

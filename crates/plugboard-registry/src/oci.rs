@@ -2,24 +2,31 @@
 //! media type, with its minisign signature as a second layer.
 //!
 //! Artifacts pushed by other tools are accepted too: without a Plugboard layer, a layer titled
-//! `*.tar.gz` or `*.tgz` (what `oras push pkg.tar.gz` writes), or else the only layer, is the
-//! package. Plain HTTP is used for loopback registries (`127.0.0.1`, `localhost`, `[::1]`)
-//! and HTTPS everywhere else.
+//! `*.tar.gz`, `*.tgz` or `*.tar.zst` (what `oras push pkg.tar.gz` writes), or else the only
+//! layer, is the package. Plain HTTP is used for loopback registries (`127.0.0.1`,
+//! `localhost`, `[::1]`) and HTTPS everywhere else.
+//!
+//! Registries that need a login get the credentials of a [`Login`]; a refusal names the
+//! registry, where the credentials came from, and what to do.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
 use oci_client::client::{ClientConfig, ClientProtocol, Config, ImageLayer};
+use oci_client::errors::{OciDistributionError, OciErrorCode};
 use oci_client::manifest::{OciDescriptor, OciImageManifest};
-use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 use semver::Version;
 
+use crate::archive::Format;
+use crate::auth::Login;
 use crate::error::{Error, Result};
 use crate::Digest;
 
-/// The media type of a Plugboard package layer.
+/// The media type of a Plugboard package layer (`.tar.gz`).
 pub const PACKAGE_MEDIA_TYPE: &str = "application/vnd.plugboard.plugin.package.v1.tar+gzip";
+/// The media type of a Plugboard package layer compressed with zstd (`.tar.zst`).
+pub const PACKAGE_ZSTD_MEDIA_TYPE: &str = "application/vnd.plugboard.plugin.package.v1.tar+zstd";
 /// The media type of the signature layer.
 pub const SIGNATURE_MEDIA_TYPE: &str = "application/vnd.plugboard.plugin.signature.v1+minisign";
 /// The media type of the artifact's config blob (`{"id": ..., "version": ...}`).
@@ -64,19 +71,48 @@ fn parse_ref(reference: &str) -> Result<Reference> {
     })
 }
 
-fn oci_err(reference: &str, e: impl std::fmt::Display) -> Error {
+/// Whether the registry refused the request for want of (valid) credentials.
+fn is_refusal(e: &OciDistributionError) -> bool {
+    match e {
+        OciDistributionError::UnauthorizedError { .. }
+        | OciDistributionError::AuthenticationFailure(_) => true,
+        OciDistributionError::RegistryError { envelope, .. } => envelope
+            .errors
+            .iter()
+            .any(|e| matches!(e.code, OciErrorCode::Unauthorized | OciErrorCode::Denied)),
+        OciDistributionError::ServerError { code, .. } => *code == 401 || *code == 403,
+        _ => false,
+    }
+}
+
+fn oci_err(reference: &str, login: &Login, e: OciDistributionError) -> Error {
     let text = e.to_string();
-    let hint = if text.contains("404")
+    let registry = reference.split('/').next().unwrap_or(reference);
+    let reason = if is_refusal(&e) {
+        if login.is_anonymous() {
+            format!(
+                "the registry {registry} requires a login ({text}), and no credentials are \
+                 configured for it: add `auth:` (`username` and `password_env`, or `token_env`) \
+                 to the source in config.yaml, or log in with `docker login {registry}`"
+            )
+        } else {
+            format!(
+                "the registry {registry} refused the credentials from {} ({text}): check the user \
+                 name and the secret (or its permissions on this repository); nothing was changed",
+                login.origin()
+            )
+        }
+    } else if text.contains("404")
         || text.contains("MANIFEST_UNKNOWN")
         || text.contains("NAME_UNKNOWN")
     {
-        "; no such repository or tag in the registry"
+        format!("{text}; no such repository or tag in the registry")
     } else {
-        ""
+        text
     };
     Error::Oci {
         reference: reference.to_owned(),
-        reason: format!("{text}{hint}"),
+        reason,
     }
 }
 
@@ -100,14 +136,14 @@ impl Oci {
     }
 
     /// The versions tagged in `repository` (`host/path`), ignoring tags that are not versions.
-    pub(crate) async fn versions(&self, repository: &str) -> Result<Vec<Version>> {
+    pub(crate) async fn versions(&self, repository: &str, login: &Login) -> Result<Vec<Version>> {
         let text = format!("{repository}:latest");
         let reference = parse_ref(&text)?;
         let client = self.client(reference.registry());
         let tags = client
-            .list_tags(&reference, &RegistryAuth::Anonymous, None, None)
+            .list_tags(&reference, &login.auth, None, None)
             .await
-            .map_err(|e| oci_err(repository, e))?;
+            .map_err(|e| oci_err(repository, login, e))?;
         Ok(tags
             .tags
             .iter()
@@ -116,18 +152,23 @@ impl Oci {
     }
 
     /// Pulls the package (and its signature, if any) at `reference` (`host/path:tag`).
-    pub(crate) async fn pull(&self, reference_text: &str, max_bytes: u64) -> Result<Pulled> {
+    pub(crate) async fn pull(
+        &self,
+        reference_text: &str,
+        max_bytes: u64,
+        login: &Login,
+    ) -> Result<Pulled> {
         let reference = parse_ref(reference_text)?;
         let client = self.client(reference.registry());
         let (manifest, _) = client
-            .pull_image_manifest(&reference, &RegistryAuth::Anonymous)
+            .pull_image_manifest(&reference, &login.auth)
             .await
-            .map_err(|e| oci_err(reference_text, e))?;
+            .map_err(|e| oci_err(reference_text, login, e))?;
         let package_layer = pick_package(&manifest.layers).ok_or_else(|| Error::Oci {
             reference: reference_text.to_owned(),
             reason: format!(
-                "the artifact has no plugin package layer (media type {PACKAGE_MEDIA_TYPE}, or a \
-                 layer titled *.tar.gz); it holds: {}",
+                "the artifact has no plugin package layer (media type {PACKAGE_MEDIA_TYPE} or \
+                 {PACKAGE_ZSTD_MEDIA_TYPE}, or a layer titled *.tar.gz or *.tar.zst); it holds: {}",
                 manifest
                     .layers
                     .iter()
@@ -153,14 +194,14 @@ impl Oci {
         client
             .pull_blob(&reference, package_layer, &mut package)
             .await
-            .map_err(|e| oci_err(reference_text, e))?;
+            .map_err(|e| oci_err(reference_text, login, e))?;
         let signature = match manifest.layers.iter().find(|l| is_signature(l)) {
             Some(layer) if layer.size <= 4096 => {
                 let mut sig = Vec::new();
                 client
                     .pull_blob(&reference, layer, &mut sig)
                     .await
-                    .map_err(|e| oci_err(reference_text, e))?;
+                    .map_err(|e| oci_err(reference_text, login, e))?;
                 Some(String::from_utf8_lossy(&sig).into_owned())
             }
             _ => None,
@@ -181,14 +222,20 @@ impl Oci {
         signature: Option<&str>,
         id: &str,
         version: &Version,
+        login: &Login,
     ) -> Result<String> {
         let reference = parse_ref(reference_text)?;
         let client = self.client(reference.registry());
         let title = |name: String| Some(BTreeMap::from([(TITLE.to_owned(), name)]));
-        let file = format!("{id}-{version}.tar.gz");
+        let format = Format::detect(package).unwrap_or_default();
+        let file = format!("{id}-{version}.{}", format.extension());
+        let media_type = match format {
+            Format::Gzip => PACKAGE_MEDIA_TYPE,
+            Format::Zstd => PACKAGE_ZSTD_MEDIA_TYPE,
+        };
         let mut layers = vec![ImageLayer::new(
             package.to_vec(),
-            PACKAGE_MEDIA_TYPE.to_owned(),
+            media_type.to_owned(),
             title(file.clone()),
         )];
         if let Some(sig) = signature {
@@ -207,15 +254,9 @@ impl Oci {
         let mut manifest = OciImageManifest::build(&layers, &config, None);
         manifest.artifact_type = Some(ARTIFACT_TYPE.to_owned());
         let pushed = client
-            .push(
-                &reference,
-                &layers,
-                config,
-                &RegistryAuth::Anonymous,
-                Some(manifest),
-            )
+            .push(&reference, &layers, config, &login.auth, Some(manifest))
             .await
-            .map_err(|e| oci_err(reference_text, e))?;
+            .map_err(|e| oci_err(reference_text, login, e))?;
         Ok(pushed.manifest_url)
     }
 }
@@ -234,12 +275,11 @@ fn is_signature(l: &OciDescriptor) -> bool {
 fn pick_package(layers: &[OciDescriptor]) -> Option<&OciDescriptor> {
     layers
         .iter()
-        .find(|l| l.media_type == PACKAGE_MEDIA_TYPE)
+        .find(|l| l.media_type == PACKAGE_MEDIA_TYPE || l.media_type == PACKAGE_ZSTD_MEDIA_TYPE)
         .or_else(|| {
-            layers.iter().find(|l| {
-                let t = title(l);
-                t.ends_with(".tar.gz") || t.ends_with(".tgz")
-            })
+            layers
+                .iter()
+                .find(|l| Format::from_file_name(title(l)).is_some())
         })
         .or_else(|| {
             let rest: Vec<_> = layers.iter().filter(|l| !is_signature(l)).collect();

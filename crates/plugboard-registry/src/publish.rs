@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 
 use plugboard_manifest::Manifest;
 
-use crate::archive::{self, Limits};
+use crate::archive::{self, Format, Limits};
+use crate::auth::Login;
 use crate::error::{Error, Result};
 use crate::index::{Index, PackageFile, INDEX_FILE};
 use crate::oci::Oci;
@@ -16,8 +17,10 @@ use crate::Digest;
 /// A package read into memory with its manifest.
 #[derive(Debug, Clone)]
 pub struct Package {
-    /// The package bytes (`.tar.gz`).
+    /// The package bytes (`.tar.gz` or `.tar.zst`).
     pub bytes: Vec<u8>,
+    /// Their compression, from their magic bytes.
+    pub format: Format,
     /// Its manifest.
     pub manifest: Manifest,
     /// Its digest.
@@ -41,15 +44,21 @@ impl Package {
     pub fn from_bytes(bytes: Vec<u8>, name: &str, limits: Limits) -> Result<Self> {
         let manifest = archive::inspect(&bytes, limits, name)?;
         Ok(Self {
+            format: Format::detect(&bytes).unwrap_or_default(),
             digest: Digest::of(&bytes),
             bytes,
             manifest,
         })
     }
 
-    /// The conventional file name, `<id>-<version>.tar.gz`.
+    /// The conventional file name, `<id>-<version>.tar.gz` (or `.tar.zst`).
     pub fn file_name(&self) -> String {
-        format!("{}-{}.tar.gz", self.manifest.id, self.manifest.version)
+        format!(
+            "{}-{}.{}",
+            self.manifest.id,
+            self.manifest.version,
+            self.format.extension()
+        )
     }
 
     /// Checks `signature` against `keys`, and that it names this plugin and version.
@@ -111,8 +120,10 @@ pub fn publish_to_dir(
     }
     let file = match platform {
         Some(p) => format!(
-            "{}-{}-{p}.tar.gz",
-            package.manifest.id, package.manifest.version
+            "{}-{}-{p}.{}",
+            package.manifest.id,
+            package.manifest.version,
+            package.format.extension()
         ),
         None => package.file_name(),
     };
@@ -146,15 +157,17 @@ pub fn publish_to_dir(
 }
 
 /// Pushes `package` (and `signature`) to an OCI registry at `reference`
-/// (`oci://host[:port]/repository:tag`; without a tag, the version is the tag). Returns the
-/// manifest URL.
+/// (`oci://host[:port]/repository:tag`; without a tag, the version is the tag), logged in
+/// with `login`. Returns the manifest URL.
 ///
 /// # Errors
-/// Not an `oci://` reference, or the registry refused the push.
+/// Not an `oci://` reference, or the registry refused the push (the error names the registry
+/// and where the credentials came from).
 pub async fn publish_to_oci(
     package: &Package,
     signature: Option<&str>,
     reference: &str,
+    login: &Login,
 ) -> Result<String> {
     let rest = reference
         .strip_prefix("oci://")
@@ -169,6 +182,6 @@ pub async fn publish_to_oci(
         (repo, None) => format!("{repo}:{version}"),
     };
     Oci::default()
-        .push(&full, &package.bytes, signature, &id, version)
+        .push(&full, &package.bytes, signature, &id, version, login)
         .await
 }

@@ -6,20 +6,27 @@ use std::sync::Arc;
 
 use semver::{Version, VersionReq};
 
+use crate::auth::Login;
 use crate::error::{Error, Result};
-use crate::fetch::Fetched;
+use crate::fetch::{Fetched, Redirect};
 use crate::index::{current_platform, newest_matching, Index};
 use crate::install::{Artifact, Installer, Want};
-use crate::source::{join_url, Scheme, Template};
+use crate::source::{join_url, split_tag, Scheme, Template};
 use crate::Digest;
 
 impl Installer {
     /// Chooses the package: the lock entry, or the newest matching version of the source.
     pub(crate) async fn artifact(&self, want: &Want) -> Result<Artifact> {
+        let source_name = self.source_name(want);
         if let Some(l) = self.lock.plugins.get(&want.id) {
             let fits = want.version.as_ref().is_none_or(|r| r.matches(&l.version));
-            if fits && !self.wants_update(&want.id) {
+            // A plugin moved to another source in config.yaml is resolved there again.
+            let same_source = l.source_name.is_none()
+                || l.source_name == source_name
+                || self.direct.contains_key(&want.id);
+            if fits && same_source && !self.wants_update(&want.id) {
                 return Ok(Artifact {
+                    source: l.source_name.clone(),
                     version: Some(l.version.clone()),
                     url: l.source.clone(),
                     expected: Some(l.digest),
@@ -29,6 +36,7 @@ impl Installer {
         }
         if let Some(url) = self.direct.get(&want.id) {
             return Ok(Artifact {
+                source: None,
                 version: None,
                 url: url.clone(),
                 expected: None,
@@ -46,22 +54,19 @@ impl Installer {
                     .unwrap_or_default()
             )));
         }
-        let template = self.template.as_ref().ok_or_else(|| {
-            Error::Config(format!(
-                "{}: not installed, and {} configures no registry to install it from; add \
-                 `registry: {{url: ...}}`",
-                want.id,
-                self.config_path.display()
-            ))
-        })?;
+        let source = self.source_for(want)?;
+        let template = &source.template;
+        let name = Some(source.name.clone());
         if template.scheme() == Scheme::Oci {
             let repo = template.oci_repository(&want.id)?;
-            let versions = self.oci.versions(&repo).await?;
+            let login = source.login(registry_of(&repo))?;
+            let versions = self.oci.versions(&repo, &login).await?;
             let version = newest_matching(&versions, want.version.as_ref())
                 .cloned()
                 .ok_or_else(|| no_version(want, &repo, &versions))?;
             let url = template.package_url(&want.id, &version)?;
             return Ok(Artifact {
+                source: name,
                 version: Some(version),
                 url,
                 expected: None,
@@ -98,6 +103,7 @@ impl Installer {
                     });
                 }
                 return Ok(Artifact {
+                    source: name,
                     version: Some(version.clone()),
                     url,
                     expected: Some(entry.digest),
@@ -105,22 +111,55 @@ impl Installer {
                 });
             }
         }
-        // No index: only an exact version can be fetched.
-        let exact = want
-            .version
-            .as_ref()
-            .and_then(exact_version)
-            .ok_or_else(|| Error::Resolve {
-                id: want.id.clone(),
-                reason: format!(
-                "the registry serves no index.json ({}) to choose a version from; give an exact \
-                 version (`version: '=1.2.3'`) in the plugins: entry",
-                template.index_url(&want.id).unwrap_or_else(|| template.raw().to_owned())
+        // No index: an exact version names its package; anything else is the newest, where
+        // the server's redirect for "latest" says which that is.
+        if let Some(exact) = want.version.as_ref().and_then(exact_version) {
+            return Ok(Artifact {
+                source: name,
+                url: template.package_url(&want.id, &exact)?,
+                version: Some(exact),
+                expected: None,
+                locked_key: None,
+            });
+        }
+        let index = template
+            .index_url(&want.id)
+            .unwrap_or_else(|| template.raw().to_owned());
+        let no_index = |why: String| Error::Resolve {
+            id: want.id.clone(),
+            reason: format!(
+                "the registry serves no index.json ({index}) to choose a version from, and {why}; \
+                 serve an index.json (`plugboard publish --to DIR` writes one), or give an exact \
+                 version (`version: '=1.2.3'`) in the plugins: entry"
             ),
-            })?;
+        };
+        let latest = template
+            .latest_url(&want.id)
+            .map_err(|_| no_index(format!("the template {} needs {{version}}", template.raw())))?;
+        if !latest.starts_with("http") {
+            return Err(no_index(format!("{latest} cannot redirect")));
+        }
+        let url = match self.fetcher.redirect(&latest).await? {
+            Redirect::To(url) => url,
+            Redirect::Direct if !latest.to_ascii_lowercase().contains("latest") => latest.clone(),
+            Redirect::Direct => {
+                return Err(no_index(format!(
+                    "{latest} answered with a file rather than a redirect to a version, so \
+                     plugboard.lock could not pin it"
+                )))
+            }
+            Redirect::NotFound => {
+                return Err(no_index(format!(
+                    "{latest} (the newest package, from the template {}) is not found either (404)",
+                    template.raw()
+                )))
+            }
+        };
+        tracing::debug!("{}: {latest} redirects to {url}", want.id);
         Ok(Artifact {
-            url: template.package_url(&want.id, &exact)?,
-            version: Some(exact),
+            source: name,
+            url,
+            version: None,
             expected: None,
             locked_key: None,
         })
@@ -171,7 +210,8 @@ impl Installer {
             if let Some(p) = progress {
                 p.started(label, None);
             }
-            let pulled = self.pull_with_retries(reference).await;
+            let login = self.login_for(artifact.source.as_deref(), registry_of(reference))?;
+            let pulled = self.pull_with_retries(reference, &login).await;
             if let Some(p) = progress {
                 if let Ok(pulled) = &pulled {
                     p.advanced(label, pulled.package.len() as u64);
@@ -189,7 +229,11 @@ impl Installer {
             }
             return Ok((pulled.package, pulled.signature, false));
         }
-        let template = self.template.as_ref().map_or("", |t| t.raw());
+        let template = artifact
+            .source
+            .as_deref()
+            .and_then(|n| self.sources.get(n))
+            .map_or("", |s| s.template.raw());
         let bytes = match self.fetcher.get(&artifact.url, label).await? {
             Fetched::Bytes(b) => b,
             Fetched::NotFound => {
@@ -232,12 +276,20 @@ impl Installer {
 
     /// Pulls from an OCI registry, retrying with backoff like HTTP downloads; a registry that
     /// answers "no such repository or tag" is not asked again.
-    async fn pull_with_retries(&self, reference: &str) -> Result<crate::oci::Pulled> {
+    async fn pull_with_retries(
+        &self,
+        reference: &str,
+        login: &Login,
+    ) -> Result<crate::oci::Pulled> {
         let fetch = &self.options.fetch;
         let mut pause = fetch.backoff;
         let mut attempt = 1;
         loop {
-            match self.oci.pull(reference, fetch.max_download_bytes).await {
+            match self
+                .oci
+                .pull(reference, fetch.max_download_bytes, login)
+                .await
+            {
                 Ok(p) => return Ok(p),
                 Err(Error::Oci { reason, .. })
                     if attempt < fetch.attempts && transient(&reason) =>
@@ -249,6 +301,14 @@ impl Installer {
                 }
                 Err(e) => return Err(e),
             }
+        }
+    }
+
+    /// The credentials for `registry`: those of the named source, else Docker's.
+    fn login_for(&self, source: Option<&str>, registry: &str) -> Result<Login> {
+        match source.and_then(|n| self.sources.get(n)) {
+            Some(s) => s.login(registry),
+            None => Login::resolve(registry, None, ""),
         }
     }
 
@@ -279,13 +339,21 @@ impl Installer {
 /// Whether an OCI failure may go away on its own (a network or server error), as opposed to
 /// an answer (no such tag, not a package) that asking again would only repeat.
 fn transient(reason: &str) -> bool {
-    const ANSWERS: [&str; 4] = [
+    const ANSWERS: [&str; 6] = [
         "no such repository",
         "not an OCI reference",
         "refusing",
         "no plugin package layer",
+        "requires a login",
+        "refused the credentials",
     ];
     !ANSWERS.iter().any(|a| reason.contains(a))
+}
+
+/// `host[:port]` of an OCI reference or repository (`host/path[:tag]`).
+fn registry_of(reference: &str) -> &str {
+    let (repo, _) = split_tag(reference);
+    repo.split('/').next().unwrap_or(repo)
 }
 
 fn exact_version(req: &VersionReq) -> Option<Version> {

@@ -80,10 +80,15 @@ impl KeyRing {
     /// # Errors
     /// The first text that is not a public key, with its position.
     pub fn from_texts<S: AsRef<str>>(texts: &[S]) -> Result<Self> {
+        Self::from_texts_at(texts, "registry.trusted_keys")
+    }
+
+    /// As [`KeyRing::from_texts`], with `at` naming the list in errors.
+    pub(crate) fn from_texts_at<S: AsRef<str>>(texts: &[S], at: &str) -> Result<Self> {
         let mut keys = Vec::new();
         for (i, t) in texts.iter().enumerate() {
             let key = PublicKey::parse(t.as_ref())
-                .map_err(|reason| Error::Config(format!("registry.trusted_keys[{i}]: {reason}")))?;
+                .map_err(|reason| Error::Config(format!("{at}[{i}]: {reason}")))?;
             keys.push(key);
         }
         Ok(Self { keys })
@@ -92,6 +97,15 @@ impl KeyRing {
     /// Adds a key.
     pub fn push(&mut self, key: PublicKey) {
         self.keys.push(key);
+    }
+
+    /// Adds every key of `other` that is not here yet.
+    pub fn extend(&mut self, other: &KeyRing) {
+        for k in &other.keys {
+            if !self.keys.iter().any(|have| have.id == k.id) {
+                self.keys.push(k.clone());
+            }
+        }
     }
 
     /// Whether no key is trusted.
@@ -119,7 +133,7 @@ impl KeyRing {
                 package,
                 format!(
                     "signed by key {id}, which is not trusted; add its public key to \
-                     registry.trusted_keys in config.yaml if you trust its publisher"
+                     trusted_keys of this source in config.yaml if you trust its publisher"
                 ),
             ));
         };
@@ -254,6 +268,11 @@ pub fn generate_keypair() -> Result<(String, String)> {
         .to_box()
         .map_err(|e| Error::Config(format!("cannot write the public key: {e}")))?;
     Ok((sk.into_string(), pk.into_string()))
+}
+
+/// Standard base64 decoding (key ids, Docker's `auths` entries).
+pub(crate) fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    base64_lite::decode(text)
 }
 
 /// Just enough standard base64 to read key ids, so that no base64 crate is needed.

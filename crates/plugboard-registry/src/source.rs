@@ -2,11 +2,51 @@
 
 use std::path::PathBuf;
 
-use plugboard_manifest::RegistryConfig;
+use plugboard_manifest::{AuthConfig, RegistryConfig, SourceConfig, REGISTRY_SOURCE};
 use semver::Version;
 
+use crate::auth::Login;
 use crate::error::{Error, Result};
 use crate::index::INDEX_FILE;
+use crate::signature::KeyRing;
+
+/// A configured source: `registry:` or an entry of `sources:`, with what its packages must
+/// satisfy.
+#[derive(Debug, Clone)]
+pub(crate) struct Source {
+    /// `registry`, or the name in `sources:`.
+    pub(crate) name: String,
+    /// Where it is in config.yaml, for messages: `registry` or `sources.NAME`.
+    pub(crate) at: String,
+    pub(crate) template: Template,
+    pub(crate) keys: KeyRing,
+    pub(crate) allow_unsigned: bool,
+    auth: Option<AuthConfig>,
+}
+
+impl Source {
+    pub(crate) fn new(name: &str, config: &SourceConfig) -> Result<Self> {
+        let at = if name == REGISTRY_SOURCE {
+            REGISTRY_SOURCE.to_owned()
+        } else {
+            format!("sources.{name}")
+        };
+        Ok(Self {
+            name: name.to_owned(),
+            template: Template::for_source(config)?,
+            keys: KeyRing::from_texts_at(&config.trusted_keys, &format!("{at}.trusted_keys"))?,
+            allow_unsigned: config.allow_unsigned,
+            auth: config.auth.clone(),
+            at,
+        })
+    }
+
+    /// The credentials for the OCI registry `registry` (`host[:port]`): the source's `auth:`,
+    /// else Docker's `config.json`, else none.
+    pub(crate) fn login(&self, registry: &str) -> Result<Login> {
+        Login::resolve(registry, self.auth.as_ref(), &format!("{}.auth", self.at))
+    }
+}
 
 /// How a template reaches its packages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,6 +81,14 @@ impl Template {
             &registry.repository,
             &registry.tag,
         )
+    }
+
+    /// The template of a source (`registry:` or an entry of `sources:`).
+    ///
+    /// # Errors
+    /// No URL configured, or an unsupported scheme.
+    pub fn for_source(source: &SourceConfig) -> Result<Self> {
+        Self::from_parts(&source.url, &source.name, &source.repository, &source.tag)
     }
 
     /// A template from its URL and placeholder values.
@@ -156,6 +204,22 @@ impl Template {
                 plugin,
                 Some(version),
             )
+        }
+    }
+
+    /// The URL of `plugin`'s newest package where no index lists versions: the template
+    /// itself when it names a file, else `<directory>/<plugin>.tar.gz`. A server that serves
+    /// "latest" answers it with a redirect to a concrete version, as GitHub's
+    /// `/releases/latest/download/` does.
+    ///
+    /// # Errors
+    /// The template needs `{version}`.
+    pub fn latest_url(&self, plugin: &str) -> Result<String> {
+        if self.names_package() {
+            self.fill(&self.raw, plugin, None)
+        } else {
+            let dir = self.raw.trim_end_matches('/');
+            self.fill(&format!("{dir}/{plugin}.tar.gz"), plugin, None)
         }
     }
 

@@ -43,6 +43,19 @@ impl OciRegistry {
     /// When it cannot be started or does not listen within 20 seconds, or under `CI=true` when
     /// the tool is missing.
     pub fn start() -> Option<Self> {
+        Self::launch(None)
+    }
+
+    /// As [`OciRegistry::start`], but every request needs the login `user`/`password`
+    /// (htpasswd basic auth, the password stored as a bcrypt hash as `htpasswd -B` writes it).
+    ///
+    /// # Panics
+    /// As [`OciRegistry::start`].
+    pub fn start_with_login(user: &str, password: &str) -> Option<Self> {
+        Self::launch(Some((user, password)))
+    }
+
+    fn launch(login: Option<(&str, &str)>) -> Option<Self> {
         if tool_missing("docker-registry", "apt-get install docker-registry") {
             return None;
         }
@@ -53,14 +66,21 @@ impl OciRegistry {
             .port();
         let addr = format!("127.0.0.1:{port}");
         let config = dir.path().join("config.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n",
-                dir.path().join("storage").display()
-            ),
-        )
-        .expect("the registry's configuration is written");
+        let mut text = format!(
+            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n",
+            dir.path().join("storage").display()
+        );
+        if let Some((user, password)) = login {
+            let hash = bcrypt::hash(password, 5).expect("a bcrypt hash");
+            let htpasswd = dir.path().join("htpasswd");
+            std::fs::write(&htpasswd, format!("{user}:{hash}\n"))
+                .expect("the htpasswd file is written");
+            text.push_str(&format!(
+                "auth:\n  htpasswd:\n    realm: plugboard-tests\n    path: {}\n",
+                htpasswd.display()
+            ));
+        }
+        std::fs::write(&config, text).expect("the registry's configuration is written");
         let child = Command::new("docker-registry")
             .arg("serve")
             .arg(&config)

@@ -18,8 +18,8 @@ use crate::{Failure, Outcome};
 #[derive(Debug, clap::Args)]
 pub(crate) struct InstallArgs {
     /// Plugins to install, as `ID` or `ID@REQUIREMENT` (`sample-plugin@^1.2`), or package
-    /// files (`.tar.gz`, signed by `<file>.minisig`). Default: every plugin listed in
-    /// config.yaml's `plugins:`.
+    /// files (`.tar.gz` or `.tar.zst`, signed by `<file>.minisig`). Default: every plugin
+    /// listed in config.yaml's `plugins:`.
     plugins: Vec<String>,
     /// Use only plugboard.lock and the local package cache; never the network.
     #[arg(long)]
@@ -76,6 +76,7 @@ fn parse_wants(args: &[String]) -> Result<Vec<Want>, Failure> {
             Ok(Want {
                 id: id.to_owned(),
                 version: req,
+                source: None,
             })
         })
         .collect()
@@ -92,6 +93,9 @@ fn with_listed(installer: &Installer, mut wants: Vec<Want>) -> Vec<Want> {
         if w.version.is_none() {
             w.version = listed.get(&w.id).and_then(|l| l.version.clone());
         }
+        if w.source.is_none() {
+            w.source = listed.get(&w.id).and_then(|l| l.source.clone());
+        }
     }
     wants
 }
@@ -103,8 +107,7 @@ pub(crate) async fn install(args: InstallArgs, global: Option<PathBuf>) -> Outco
         ..InstallOptions::default()
     };
     let mut installer = installer(&path, options)?;
-    let is_file =
-        |a: &String| (a.ends_with(".tar.gz") || a.ends_with(".tgz")) && Path::new(a).is_file();
+    let is_file = |a: &String| Path::new(a).is_file() && is_package_file(Path::new(a));
     let files: Vec<PathBuf> = args
         .plugins
         .iter()
@@ -129,6 +132,17 @@ pub(crate) async fn install(args: InstallArgs, global: Option<PathBuf>) -> Outco
     .map_err(|e| Failure::Runtime(anyhow!(e)))?;
     print_report(&report, installer.install_dir());
     Ok(())
+}
+
+/// Whether `path` holds a package: gzip or zstd data by its first bytes, whatever its name.
+fn is_package_file(path: &Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; 4];
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return false;
+    };
+    let n = f.read(&mut head).unwrap_or(0);
+    plugboard::registry::Format::detect(&head[..n]).is_some()
 }
 
 pub(crate) async fn update(args: UpdateArgs, global: Option<PathBuf>) -> Outcome {
@@ -171,7 +185,7 @@ pub(crate) async fn ensure_installed(path: &Path) -> Outcome {
     let Ok(config) = load_config(path) else {
         return Ok(()); // `run` reports the configuration's problems itself.
     };
-    if config.registry.url.is_empty() || config.directories.external.is_empty() {
+    if config.all_sources().is_empty() || config.directories.external.is_empty() {
         return Ok(());
     }
     let mut installer = installer(path, InstallOptions::default())?;
@@ -208,13 +222,23 @@ fn print_report(report: &Report, dir: &Path) {
             .as_ref()
             .map_or("unsigned".to_owned(), |k| format!("signed by {k}"));
         let cache = if p.from_cache { ", from cache" } else { "" };
+        let platform = p
+            .platform
+            .as_ref()
+            .map(|pl| format!(", {pl} entry"))
+            .unwrap_or_default();
+        let source = p
+            .source_name
+            .as_ref()
+            .map(|s| format!(", source {s}"))
+            .unwrap_or_default();
         let by = p
             .required_by
             .as_ref()
             .map(|b| format!(", required by {b}"))
             .unwrap_or_default();
         println!(
-            "installed {} {} ({}, {signed}{cache}{by})",
+            "installed {} {} ({}, {signed}{source}{platform}{cache}{by})",
             p.id, p.version, p.digest
         );
     }

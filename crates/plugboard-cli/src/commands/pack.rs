@@ -4,9 +4,10 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Context};
+use plugboard::manifest::HostConfig;
 use plugboard::registry::{
-    generate_keypair, pack_dir, publish_to_dir, publish_to_oci, KeyRing, Limits, Package,
-    PublicKey, SecretKey,
+    generate_keypair, pack_dir, pack_dir_as, publish_to_dir, publish_to_oci, Format, KeyRing,
+    Limits, Login, Package, PublicKey, SecretKey,
 };
 
 use super::install::load_config;
@@ -17,9 +18,13 @@ use crate::{Failure, Outcome};
 pub(crate) struct PackArgs {
     /// The plugin directory (with its plugin.yaml).
     dir: PathBuf,
-    /// Where to write the package. Default: `<id>-<version>.tar.gz` in the current directory.
+    /// Where to write the package. Default: `<id>-<version>.tar.gz` (`.tar.zst` with
+    /// `--zstd`) in the current directory. A name ending in `.tar.zst` makes a zstd package.
     #[arg(long, short)]
     output: Option<PathBuf>,
+    /// Compress with zstd (`.tar.zst`) rather than gzip: smaller, faster to unpack.
+    #[arg(long)]
+    zstd: bool,
 }
 
 /// Arguments of `publish`.
@@ -31,9 +36,11 @@ pub(crate) struct PublishArgs {
     /// key's password is read from PLUGBOARD_KEY_PASSWORD.
     #[arg(long, value_name = "SECRET")]
     key: Option<PathBuf>,
-    /// Where to publish: `oci://HOST[:PORT]/REPOSITORY[:TAG]`, or a directory that gets the
-    /// package, its signature and index.json. Default: the config's registry.url (oci:// or
-    /// file://).
+    /// Where to publish: `oci://HOST[:PORT]/REPOSITORY[:TAG]`, a directory that gets the
+    /// package, its signature and index.json, or the name of a source in config.yaml
+    /// (`registry` or a name under `sources:`). Default: the config's registry.url (oci:// or
+    /// file://). OCI logins come from the config's source for that registry (`auth:`), else
+    /// Docker's config.json.
     #[arg(long, value_name = "DEST")]
     to: Option<String>,
     /// Publish into a registry directory as the package for one platform only, `OS-ARCH` as
@@ -80,10 +87,29 @@ fn packed(path: &Path) -> Result<Package, Failure> {
 }
 
 pub(crate) fn pack(args: PackArgs) -> Outcome {
-    let (manifest, bytes) = pack_dir(&args.dir).map_err(input)?;
-    let out = args
+    let named = args
         .output
-        .unwrap_or_else(|| PathBuf::from(format!("{}-{}.tar.gz", manifest.id, manifest.version)));
+        .as_ref()
+        .and_then(|o| Format::from_file_name(&o.to_string_lossy()));
+    let format = match (named, args.zstd) {
+        (Some(Format::Gzip), true) => {
+            return Err(input(anyhow!(
+                "--zstd and an output named .tar.gz disagree; name it .tar.zst, or drop --zstd"
+            )))
+        }
+        (Some(f), _) => f,
+        (None, true) => Format::Zstd,
+        (None, false) => Format::Gzip,
+    };
+    let (manifest, bytes) = pack_dir_as(&args.dir, format).map_err(input)?;
+    let out = args.output.unwrap_or_else(|| {
+        PathBuf::from(format!(
+            "{}-{}.{}",
+            manifest.id,
+            manifest.version,
+            format.extension()
+        ))
+    });
     std::fs::write(&out, &bytes)
         .with_context(|| format!("cannot write {}", out.display()))
         .map_err(Failure::Runtime)?;
@@ -116,22 +142,61 @@ pub(crate) async fn publish(args: PublishArgs, global: Option<PathBuf>) -> Outco
             None
         }
     };
-    let dest = match args.to {
-        Some(d) => d,
-        None => {
-            let path = super::config_path(None, global)?;
-            let config = load_config(&path)?;
-            if config.registry.url.is_empty() {
-                return Err(input(anyhow!(
-                    "no destination: give --to oci://HOST/REPO or --to DIR, or set registry.url in {}",
-                    path.display()
-                )));
-            }
-            config.registry.url
-        }
+    // The configuration, when there is one: it may name the destination and log into it.
+    // With --to, a missing configuration is no error: it only adds names and logins.
+    let config_file = match super::config_path(None, global) {
+        Ok(path) => Some(path),
+        Err(_) if args.to.is_some() => None,
+        Err(e) => return Err(e),
     };
-    if dest.starts_with("oci://") {
-        let url = publish_to_oci(&package, signature.as_deref(), &dest)
+    let config = config_file
+        .as_ref()
+        .filter(|p| p.is_file())
+        .map(|p| load_config(p))
+        .transpose()?;
+    let sources = config
+        .as_ref()
+        .map(HostConfig::all_sources)
+        .unwrap_or_default();
+    let dest = match args.to {
+        Some(d) => match sources.get(&d) {
+            Some(source) => source.url.clone(),
+            None => d,
+        },
+        None => match sources.get(plugboard::manifest::REGISTRY_SOURCE) {
+            Some(source) => source.url.clone(),
+            None => {
+                return Err(input(anyhow!(
+                    "no destination: give --to oci://HOST/REPO, --to DIR or --to SOURCE, or set \
+                     registry.url in {}",
+                    config_file.unwrap_or_default().display()
+                )))
+            }
+        },
+    };
+    if let Some(rest) = dest.strip_prefix("oci://") {
+        let host = rest.split('/').next().unwrap_or(rest);
+        // The first source on that registry that says how to log in; else Docker's login.
+        let configured = sources.iter().find(|(_, s)| {
+            s.auth.is_some()
+                && s.url
+                    .strip_prefix("oci://")
+                    .and_then(|r| r.split('/').next())
+                    == Some(host)
+        });
+        let login = match configured {
+            Some((name, s)) => {
+                let at = if name == plugboard::manifest::REGISTRY_SOURCE {
+                    "registry.auth".to_owned()
+                } else {
+                    format!("sources.{name}.auth")
+                };
+                Login::resolve(host, s.auth.as_ref(), &at)
+            }
+            None => Login::resolve(host, None, ""),
+        }
+        .map_err(input)?;
+        let url = publish_to_oci(&package, signature.as_deref(), &dest, &login)
             .await
             .map_err(|e| Failure::Runtime(anyhow!(e)))?;
         println!(
@@ -179,6 +244,9 @@ pub(crate) fn verify(args: VerifyArgs, global: Option<PathBuf>) -> Outcome {
         let path = super::config_path(None, global)?;
         let config = load_config(&path)?;
         keys = KeyRing::from_texts(&config.registry.trusted_keys).map_err(input)?;
+        for source in config.sources.values() {
+            keys.extend(&KeyRing::from_texts(&source.trusted_keys).map_err(input)?);
+        }
     }
     for k in &args.keys {
         let text = std::fs::read_to_string(k).unwrap_or_else(|_| k.clone());

@@ -359,3 +359,149 @@ fn publish_to_and_install_from_an_oci_registry() {
         "{lock}"
     );
 }
+
+/// `pack --zstd` (or an output named `.tar.zst`) makes a zstd package, reproducibly;
+/// `verify` and `install` read it by its bytes, whatever its name.
+#[test]
+fn zstd_packages_pack_verify_and_install() {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    run(&plugboard(), w, &["keygen", "release"]).code(0);
+    let public = std::fs::read_to_string(w.join("release.pub")).unwrap();
+    let public = public.lines().nth(1).unwrap().to_owned();
+    let dir = plugin_dir(&w.join("src"), "zed", "1.0.0");
+    let d = dir.to_str().unwrap();
+    let out = run(&plugboard(), w, &["pack", d, "--zstd"]);
+    out.code(0);
+    assert!(
+        out.stdout().starts_with("zed-1.0.0.tar.zst sha256:"),
+        "{}",
+        out.stdout()
+    );
+    let first = std::fs::read(w.join("zed-1.0.0.tar.zst")).unwrap();
+    assert_eq!(&first[..4], &[0x28, 0xb5, 0x2f, 0xfd], "a zstd frame");
+    run(&plugboard(), w, &["pack", d, "-o", "again.tar.zst"]).code(0);
+    assert_eq!(
+        std::fs::read(w.join("again.tar.zst")).unwrap(),
+        first,
+        "the same directory, the same bytes"
+    );
+    let out = run(&plugboard(), w, &["pack", d, "--zstd", "-o", "x.tar.gz"]);
+    out.code(2);
+    assert!(out.stderr.contains("disagree"), "{}", out.stderr);
+
+    // Signed into a registry directory, then installed from a copy named without extension.
+    let site = w.join("site");
+    run(
+        &plugboard(),
+        w,
+        &[
+            "publish",
+            "zed-1.0.0.tar.zst",
+            "--key",
+            "release.key",
+            "--to",
+            site.to_str().unwrap(),
+        ],
+    )
+    .code(0);
+    assert!(site.join("zed-1.0.0.tar.zst.minisig").is_file());
+    let index = std::fs::read_to_string(site.join("index.json")).unwrap();
+    assert!(index.contains("zed-1.0.0.tar.zst"), "{index}");
+    let host = tempfile::tempdir().unwrap();
+    let h = host.path();
+    std::fs::write(
+        h.join("config.yaml"),
+        format!("registry:\n  trusted_keys: ['{public}']\ndirectories:\n  external: [plugins]\n"),
+    )
+    .unwrap();
+    let pkg = h.join("zed-package");
+    std::fs::copy(site.join("zed-1.0.0.tar.zst"), &pkg).unwrap();
+    std::fs::copy(
+        site.join("zed-1.0.0.tar.zst.minisig"),
+        h.join("zed-package.minisig"),
+    )
+    .unwrap();
+    let out = run(&plugboard(), h, &["verify", pkg.to_str().unwrap()]);
+    out.code(0);
+    assert!(out.stdout().contains("zed 1.0.0"), "{}", out.stdout());
+    let out = run(&plugboard(), h, &["install", pkg.to_str().unwrap()]);
+    out.code(0);
+    assert!(
+        out.stdout().contains("installed zed 1.0.0"),
+        "{}",
+        out.stdout()
+    );
+    assert!(h.join("plugins/zed/plugin.yaml").is_file());
+}
+
+/// A registry that needs a login: the credentials `docker login` stored in Docker's
+/// config.json (`$DOCKER_CONFIG`) serve `publish` and `install`; without them, the error says
+/// what to do.
+#[test]
+fn docker_config_logs_into_a_registry() {
+    let Some(registry) = OciRegistry::start_with_login("deploy", "t0ps3cret") else {
+        return;
+    };
+    let addr = registry.addr();
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let docker = w.join("docker");
+    std::fs::create_dir_all(&docker).unwrap();
+    // base64("deploy:t0ps3cret"), as `docker login` writes it.
+    std::fs::write(
+        docker.join("config.json"),
+        format!("{{\"auths\": {{\"{addr}\": {{\"auth\": \"ZGVwbG95OnQwcHMzY3JldA==\"}}}}}}"),
+    )
+    .unwrap();
+    let empty = w.join("no-docker");
+    std::fs::create_dir_all(&empty).unwrap();
+    let dir = plugin_dir(&w.join("src"), "secret-plugin", "1.0.0");
+    let to = format!("oci://{addr}/plugins/{{plugin}}");
+    let publish = |docker_dir: &Path| {
+        let mut cmd = crate::support::command(&plugboard(), w);
+        cmd.env("DOCKER_CONFIG", docker_dir)
+            .args(["publish", dir.to_str().unwrap(), "--to", &to]);
+        crate::support::finish(cmd)
+    };
+    let out = publish(&empty);
+    out.code(1);
+    assert!(
+        out.stderr
+            .contains(&format!("the registry {addr} requires a login"))
+            && out.stderr.contains(&format!("docker login {addr}")),
+        "{}",
+        out.stderr
+    );
+    publish(&docker).code(0);
+
+    let host = tempfile::tempdir().unwrap();
+    let h = host.path();
+    std::fs::write(
+        h.join("config.yaml"),
+        format!(
+            "sources:\n  private:\n    url: 'oci://{addr}/plugins/{{plugin}}:{{version}}'\n    allow_unsigned: true\n\
+             plugins:\n  - {{id: secret-plugin, source: private}}\ndirectories:\n  external: [plugins]\n"
+        ),
+    )
+    .unwrap();
+    let install = |docker_dir: &Path| {
+        let mut cmd = crate::support::command(&fault_host(), h);
+        cmd.env("DOCKER_CONFIG", docker_dir).arg("install");
+        crate::support::finish(cmd)
+    };
+    let out = install(&empty);
+    out.code(1);
+    assert!(out.stderr.contains("requires a login"), "{}", out.stderr);
+    assert!(!h.join("plugins/secret-plugin").exists());
+    let out = install(&docker);
+    out.code(0);
+    assert!(
+        out.stdout().contains("installed secret-plugin 1.0.0")
+            && out.stdout().contains("source private"),
+        "{}",
+        out.stdout()
+    );
+    let lock = std::fs::read_to_string(h.join("plugboard.lock")).unwrap();
+    assert!(lock.contains("\"source_name\": \"private\""), "{lock}");
+}

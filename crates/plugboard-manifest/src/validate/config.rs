@@ -3,10 +3,10 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use super::{check_id, check_permissions, Report};
+use super::{check_id, check_permissions, env_name_problem, Report};
 use crate::parse::suggestion;
 use crate::values::quoted;
-use crate::{Endpoint, HostConfig};
+use crate::{AuthConfig, Endpoint, HostConfig, REGISTRY_SOURCE};
 
 /// The placeholders a registry URL template may use.
 pub(crate) const URL_PLACEHOLDERS: [&str; 7] = [
@@ -24,10 +24,14 @@ const URL_SCHEMES: [&str; 4] = ["https", "http", "oci", "file"];
 
 /// Runs every check on `c`.
 pub(crate) fn check(c: &HostConfig, r: &mut Report<'_>) {
-    check_registry_url(r, &c.registry.url);
+    check_registry_url(r, "registry.url", &c.registry.url);
     for (i, key) in c.registry.trusted_keys.iter().enumerate() {
         check_public_key(r, &format!("registry.trusted_keys[{i}]"), key);
     }
+    if let Some(auth) = &c.registry.auth {
+        check_auth(r, "registry.auth", auth);
+    }
+    check_sources(c, r);
     check_plugins(c, r);
     if let Some(bundled) = &c.directories.bundled {
         check_dir(r, "directories.bundled", bundled);
@@ -87,34 +91,109 @@ fn check_dir(r: &mut Report<'_>, path: &str, dir: &Path) {
     }
 }
 
-/// Checks a registry URL template: a supported scheme, a host, and known placeholders.
-pub(crate) fn check_registry_url(r: &mut Report<'_>, url: &str) {
-    const AT: &str = "registry.url";
+fn check_sources(c: &HostConfig, r: &mut Report<'_>) {
+    for (name, source) in &c.sources {
+        let at = format!("sources.{name}");
+        if name == REGISTRY_SOURCE {
+            r.key(
+                &at,
+                format!("the source name `{REGISTRY_SOURCE}` is taken by the `registry:` section"),
+            )
+            .set_hint("give this source another name, or move it to `registry:`");
+        } else if let Err(e) = crate::id::validate_id(name) {
+            r.key(
+                &at,
+                format!("invalid source name {}: {}", quoted(name), e.problem),
+            )
+            .set_hint("source names use lower-case letters, digits, '.', '_' and '-'");
+        }
+        if source.url.is_empty() {
+            r.value(&format!("{at}.url"), "the source has no URL")
+                .set_hint(
+                "write for example `url: 'oci://registry.example.com/plugins/{plugin}:{version}'`",
+            );
+        }
+        check_registry_url(r, &format!("{at}.url"), &source.url);
+        for (i, key) in source.trusted_keys.iter().enumerate() {
+            check_public_key(r, &format!("{at}.trusted_keys[{i}]"), key);
+        }
+        if let Some(auth) = &source.auth {
+            check_auth(r, &format!("{at}.auth"), auth);
+        }
+    }
+}
+
+fn check_auth(r: &mut Report<'_>, at: &str, auth: &AuthConfig) {
+    let vars = [
+        ("username_env", &auth.username_env),
+        ("password_env", &auth.password_env),
+        ("token_env", &auth.token_env),
+    ];
+    for (key, var) in vars {
+        if let Some(problem) = var.as_deref().and_then(env_name_problem) {
+            r.value(&format!("{at}.{key}"), problem).set_hint(
+                "name the environment variable that holds the secret, like `REGISTRY_PASSWORD`",
+            );
+        }
+    }
+    let user = auth.username.is_some() || auth.username_env.is_some();
+    if auth.username.is_some() && auth.username_env.is_some() {
+        r.value(
+            &format!("{at}.username_env"),
+            "both `username` and `username_env` are set",
+        )
+        .set_hint("keep one of them");
+    }
+    match (&auth.token_env, user, &auth.password_env) {
+        (Some(_), true, _) | (Some(_), _, Some(_)) => {
+            r.value(at, "a token and a user name or password are both set")
+                .set_hint("use `token_env` alone for a bearer token, or `username` and `password_env` for a login");
+        }
+        (None, true, None) => {
+            r.value(at, "a user name without a password").set_hint(
+                "add `password_env: VARIABLE`, the environment variable that holds the password",
+            );
+        }
+        (None, false, Some(_)) => {
+            r.value(at, "a password without a user name")
+                .set_hint("add `username: NAME` (or `username_env`)");
+        }
+        (None, false, None) => {
+            r.value(at, "no credentials").set_hint(
+                "write `username` and `password_env`, or `token_env`; or remove `auth` to use Docker's config.json",
+            );
+        }
+        _ => {}
+    }
+}
+
+/// Checks a registry URL template at `at`: a supported scheme, a host, and known placeholders.
+pub(crate) fn check_registry_url(r: &mut Report<'_>, at: &str, url: &str) {
     if url.is_empty() {
         return;
     }
     let example =
         "write for example `https://github.com/{name}/{repository}/releases/download/{tag}`";
     if url.chars().any(char::is_whitespace) {
-        r.value(AT, "the URL contains whitespace").set_hint(example);
+        r.value(at, "the URL contains whitespace").set_hint(example);
     }
     match url.split_once("://") {
         None => {
-            r.value(AT, format!("{} is not a URL", quoted(url)))
+            r.value(at, format!("{} is not a URL", quoted(url)))
                 .set_hint(example);
         }
         Some((scheme, rest)) => {
             let scheme = scheme.to_ascii_lowercase();
             if !URL_SCHEMES.contains(&scheme.as_str()) {
                 r.value(
-                    AT,
+                    at,
                     format!("the URL scheme {} is not supported", quoted(&scheme)),
                 )
                 .set_hint("use https, http, oci or file");
             } else if scheme != "file" && rest.split(['/', '?', '#']).next() == Some("") {
-                r.value(AT, "the URL has no host").set_hint(example);
+                r.value(at, "the URL has no host").set_hint(example);
             } else if scheme == "file" && rest.is_empty() {
-                r.value(AT, "the URL has no path")
+                r.value(at, "the URL has no path")
                     .set_hint("write for example `file:///srv/plugins/{name}-{tag}.tar.gz`");
             }
         }
@@ -122,11 +201,11 @@ pub(crate) fn check_registry_url(r: &mut Report<'_>, url: &str) {
     let mut rest = url;
     while let Some(open) = rest.find(['{', '}']) {
         if rest[open..].starts_with('}') {
-            r.value(AT, "the URL has a `}` without a matching `{`");
+            r.value(at, "the URL has a `}` without a matching `{`");
             break;
         }
         let Some(close) = rest[open..].find('}') else {
-            r.value(AT, "the URL has a `{` without a matching `}`");
+            r.value(at, "the URL has a `{` without a matching `}`");
             break;
         };
         let name = &rest[open + 1..open + close];
@@ -137,7 +216,7 @@ pub(crate) fn check_registry_url(r: &mut Report<'_>, url: &str) {
                 .collect();
             let hint = suggestion(&format!("{{{name}}}"), &known, "known placeholders");
             r.value(
-                AT,
+                at,
                 format!("unknown placeholder {}", quoted(&format!("{{{name}}}"))),
             )
             .set_hint(hint);
@@ -184,6 +263,21 @@ fn check_plugins(c: &HostConfig, r: &mut Report<'_>) {
         }
         if let Some(grant) = &entry.grant {
             check_permissions(r, &format!("{at}.grant"), grant, false);
+        }
+        if let Some(source) = &entry.source {
+            let known: Vec<String> = c.all_sources().into_keys().collect();
+            if !known.contains(source) {
+                let hint = if known.is_empty() {
+                    "configure it under `sources:` (or use `registry:`)".to_owned()
+                } else {
+                    suggestion(source, &known, "configured sources")
+                };
+                r.value(
+                    &format!("{at}.source"),
+                    format!("no source named {}", quoted(source)),
+                )
+                .set_hint(hint);
+            }
         }
     }
 }

@@ -56,8 +56,100 @@ fn check_ui(m: &Manifest, r: &mut Report<'_>) {
     }
 }
 
+/// Operating systems and architectures as Rust names them (`std::env::consts`), for the keys
+/// of `platforms:`.
+const OSES: [&str; 11] = [
+    "linux",
+    "macos",
+    "windows",
+    "freebsd",
+    "netbsd",
+    "openbsd",
+    "dragonfly",
+    "illumos",
+    "solaris",
+    "android",
+    "ios",
+];
+const ARCHES: [&str; 12] = [
+    "x86_64",
+    "aarch64",
+    "x86",
+    "arm",
+    "riscv64",
+    "powerpc64",
+    "s390x",
+    "loongarch64",
+    "mips",
+    "mips64",
+    "powerpc",
+    "sparc64",
+];
+
+/// Names other tools use (Go, Docker, uname) for what Rust calls otherwise.
+fn rust_name(part: &str) -> Option<&'static str> {
+    Some(match part {
+        "darwin" | "osx" | "mac" => "macos",
+        "win" | "win32" | "win64" => "windows",
+        "amd64" | "x64" => "x86_64",
+        "arm64" => "aarch64",
+        "i386" | "i686" | "386" => "x86",
+        _ => return None,
+    })
+}
+
+fn check_platforms(m: &Manifest, r: &mut Report<'_>) {
+    if m.platforms.is_empty() {
+        return;
+    }
+    if m.runtime == RuntimeKind::Builtin {
+        r.value(
+            "platforms",
+            "a builtin plugin is compiled into the application and has no per-platform entries",
+        )
+        .set_hint("remove `platforms`");
+        return;
+    }
+    for (key, p) in &m.platforms {
+        let at = format!("platforms.{key}");
+        let (os, arch) = key.split_once('-').unwrap_or((key, ""));
+        let known = OSES.contains(&os) && ARCHES.contains(&arch);
+        if !known {
+            let fixed = |part: &str| rust_name(part).unwrap_or(part).to_owned();
+            let guess = format!("{}-{}", fixed(os), fixed(arch));
+            let hint = if guess != *key && OSES.contains(&fixed(os).as_str()) {
+                format!("write `{guess}`: the names Rust uses (`linux-x86_64`, `macos-aarch64`, `windows-x86_64`)")
+            } else {
+                "write `<os>-<arch>` as Rust names them, like `linux-x86_64`, `macos-aarch64` or `windows-x86_64`".to_owned()
+            };
+            r.key(&at, format!("{} is not a platform", quoted(key)))
+                .set_hint(hint);
+        }
+        if let Some((message, hint)) = relative_path_problem(&p.entry) {
+            r.value(&at, message).set_hint(hint);
+        } else if matches!(p.entry.rsplit('/').next(), Some("" | ".")) {
+            r.value(
+                &at,
+                format!("{} names a directory, not a file", quoted(&p.entry)),
+            )
+            .set_hint("write the path of the artifact itself");
+        }
+    }
+}
+
 fn check_entry(m: &Manifest, r: &mut Report<'_>) {
+    check_platforms(m, r);
     let entry = &m.entry;
+    if entry.is_empty() && !m.platforms.is_empty() && m.runtime != RuntimeKind::Builtin {
+        // Every platform the plugin runs on has its entry in `platforms`.
+        return;
+    }
+    if entry.is_empty() && !r.has("entry") {
+        r.value("entry", "missing required key `entry`").set_hint(
+            "write the entry, or list one per platform under `platforms:` (`linux-x86_64: bin/my-plugin`)",
+        );
+        return;
+    }
     if entry.trim().is_empty() {
         let hint = match m.runtime {
             RuntimeKind::Builtin => {

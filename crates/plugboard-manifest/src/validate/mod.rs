@@ -50,6 +50,13 @@ impl<'a> Report<'a> {
         })
     }
 
+    /// Whether the document has a value at `path` itself; `true` for a value built in code
+    /// (no document), which has every key.
+    pub(crate) fn has(&mut self, path: &str) -> bool {
+        let index = self.index();
+        index.is_empty() || index.has(path)
+    }
+
     /// A problem about the value at `path`.
     pub(crate) fn value(&mut self, path: &str, message: impl Into<String>) -> &mut Problem {
         let pos = self.index().value(path);

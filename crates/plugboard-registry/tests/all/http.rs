@@ -148,6 +148,7 @@ fn github_layout_install_lock_and_second_machine() {
         .block_on(up.install(vec![Want {
             id: "advance-plugin".into(),
             version: None,
+            source: None,
         }]))
         .unwrap();
     assert_eq!(report.installed[0].version.to_string(), "1.4.0");
@@ -197,6 +198,7 @@ fn semver_requirements_and_dependencies() {
         .block_on(installer(&host).install(vec![Want {
             id: "app".into(),
             version: Some("^3".parse().unwrap()),
+            source: None,
         }]))
         .unwrap_err()
         .to_string();
@@ -303,6 +305,7 @@ fn signatures_are_required_and_checked() {
             .block_on(up.install(vec![Want {
                 id: "a".into(),
                 version: Some(format!("={}", p.manifest.version).parse().unwrap()),
+                source: None,
             }]))
             .unwrap_err()
             .to_string();

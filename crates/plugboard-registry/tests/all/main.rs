@@ -7,4 +7,6 @@
 mod archive;
 mod http;
 mod oci;
+mod sources;
 mod support;
+mod zstd;

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use plugboard_registry::{publish_to_oci, InstallOptions, Installer, Want};
+use plugboard_registry::{publish_to_oci, InstallOptions, Installer, Login, Want};
 use plugboard_test_support::OciRegistry;
 
 use crate::support::{keypair, package, sign, tool_missing, Host};
@@ -58,8 +58,13 @@ fn push_install_and_oras_interop() {
         let p = package(scratch.path(), "a", v, &[]);
         let sig = sign(&key, &p);
         let reference = format!("oci://{}/plugins/{{plugin}}", registry.addr());
-        rt.block_on(publish_to_oci(&p, Some(&sig), &reference))
-            .unwrap();
+        rt.block_on(publish_to_oci(
+            &p,
+            Some(&sig),
+            &reference,
+            &Login::anonymous(),
+        ))
+        .unwrap();
     }
     let yaml = format!(
         "registry:\n  url: 'oci://{}/plugins/{{plugin}}:{{version}}'\n  trusted_keys: ['{public}']\n",
@@ -184,9 +189,120 @@ fn a_missing_tag_is_a_clear_error() {
         .block_on(inst.install(vec![Want {
             id: "ghost".into(),
             version: None,
+            source: None,
         }]))
         .unwrap_err()
         .to_string();
     assert!(err.contains("plugins/ghost"), "{err}");
+    assert!(host.installed().is_empty());
+}
+
+/// A registry with htpasswd logins: refused without credentials and with wrong ones (each
+/// error naming the registry, where the credentials came from and what to do), accepted with
+/// the right ones from config.yaml, whose secret is an environment variable.
+#[test]
+fn a_registry_that_needs_a_login() {
+    let Some(registry) = OciRegistry::start_with_login("ci", "s3cret") else {
+        return;
+    };
+    let addr = registry.addr().to_owned();
+    let scratch = tempfile::tempdir().unwrap();
+    let rt = rt();
+    let p = package(scratch.path(), "private", "1.0.0", &[]);
+    let reference = format!("oci://{addr}/plugins/{{plugin}}");
+
+    let err = rt
+        .block_on(publish_to_oci(&p, None, &reference, &Login::anonymous()))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(&format!("the registry {addr} requires a login"))
+            && err.contains(&format!("docker login {addr}"))
+            && err.contains("auth:"),
+        "{err}"
+    );
+    let err = rt
+        .block_on(publish_to_oci(
+            &p,
+            None,
+            &reference,
+            &Login::basic("ci", "wrong", "the test's login"),
+        ))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(&format!(
+            "the registry {addr} refused the credentials from the test's login"
+        )),
+        "{err}"
+    );
+    rt.block_on(publish_to_oci(
+        &p,
+        None,
+        &reference,
+        &Login::basic("ci", "s3cret", "the test's login"),
+    ))
+    .unwrap();
+
+    // Installs: the password comes from an environment variable named in config.yaml.
+    let port = addr.rsplit(':').next().unwrap();
+    let good = format!("PLUGBOARD_TEST_OCI_PASSWORD_{port}");
+    let bad = format!("PLUGBOARD_TEST_OCI_WRONG_{port}");
+    std::env::set_var(&good, "s3cret");
+    std::env::set_var(&bad, "nope");
+    let config = |var: &str| {
+        format!(
+            "registry:\n  url: 'oci://{addr}/plugins/{{plugin}}:{{version}}'\n  allow_unsigned: true\n  \
+             auth:\n    username: ci\n    password_env: {var}\n"
+        )
+    };
+    let host = Host::new(&config(&good), &["private"]);
+    let mut inst = Installer::new(
+        &host.config_path(),
+        &host.config(),
+        InstallOptions::default(),
+    )
+    .unwrap();
+    let report = rt.block_on(inst.install(inst.listed())).unwrap();
+    assert_eq!(report.installed[0].digest, p.digest);
+    assert_eq!(host.version_of("private"), "1.0.0");
+
+    let host = Host::new(&config(&bad), &["private"]);
+    let mut inst = Installer::new(
+        &host.config_path(),
+        &host.config(),
+        InstallOptions::default(),
+    )
+    .unwrap();
+    let err = rt
+        .block_on(inst.install(inst.listed()))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(&format!(
+            "refused the credentials from registry.auth (user ci, password from ${bad})"
+        )),
+        "{err}"
+    );
+    assert!(host.installed().is_empty(), "{:?}", host.installed());
+
+    let unset = format!("PLUGBOARD_TEST_OCI_UNSET_{port}");
+    let host = Host::new(&config(&unset), &["private"]);
+    let mut inst = Installer::new(
+        &host.config_path(),
+        &host.config(),
+        InstallOptions::default(),
+    )
+    .unwrap();
+    let err = rt
+        .block_on(inst.install(inst.listed()))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(&format!(
+            "registry.auth.password_env: the environment variable {unset} is not set"
+        )),
+        "{err}"
+    );
     assert!(host.installed().is_empty());
 }

@@ -32,6 +32,37 @@ pub(crate) fn plugin_dir(
     dir
 }
 
+/// A process plugin directory `<parent>/<id>-<version>/` built for `platforms` (each gets
+/// `bin/<platform>/tool`), with a portable `entry` or none.
+pub(crate) fn platform_dir(
+    parent: &Path,
+    id: &str,
+    version: &str,
+    platforms: &[&str],
+    portable: bool,
+) -> PathBuf {
+    let dir = parent.join(format!("{id}-{version}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut yaml = format!("id: {id}\nversion: {version}\nruntime: process\n");
+    if portable {
+        yaml.push_str("entry: bin/portable/tool\n");
+        std::fs::create_dir_all(dir.join("bin/portable")).unwrap();
+        std::fs::write(dir.join("bin/portable/tool"), "#!/bin/sh\n").unwrap();
+    }
+    yaml.push_str("platforms:\n");
+    for p in platforms {
+        yaml.push_str(&format!("  {p}: bin/{p}/tool\n"));
+        std::fs::create_dir_all(dir.join("bin").join(p)).unwrap();
+        std::fs::write(
+            dir.join("bin").join(p).join("tool"),
+            format!("#!/bin/sh\n# {p}\n"),
+        )
+        .unwrap();
+    }
+    std::fs::write(dir.join("plugin.yaml"), yaml).unwrap();
+    dir
+}
+
 /// A package of a fresh plugin directory.
 pub(crate) fn package(
     scratch: &Path,
@@ -128,6 +159,7 @@ pub(crate) struct Server {
     pub(crate) port: u16,
     pub(crate) requests: Arc<Mutex<Vec<String>>>,
     faults: Arc<Mutex<HashMap<String, (Fault, AtomicUsize)>>>,
+    redirects: Arc<Mutex<HashMap<String, String>>>,
     stop: Arc<AtomicBool>,
 }
 
@@ -137,11 +169,13 @@ impl Server {
         let port = listener.local_addr().unwrap().port();
         let requests = Arc::new(Mutex::new(Vec::new()));
         let faults: Arc<Mutex<HashMap<String, (Fault, AtomicUsize)>>> = Arc::default();
+        let redirects: Arc<Mutex<HashMap<String, String>>> = Arc::default();
         let stop = Arc::new(AtomicBool::new(false));
-        let (root, reqs, f, s) = (
+        let (root, reqs, f, r, s) = (
             root.to_owned(),
             requests.clone(),
             faults.clone(),
+            redirects.clone(),
             stop.clone(),
         );
         std::thread::spawn(move || {
@@ -150,14 +184,15 @@ impl Server {
                     break;
                 }
                 let Ok(stream) = stream else { continue };
-                let (root, reqs, f) = (root.clone(), reqs.clone(), f.clone());
-                std::thread::spawn(move || handle(stream, &root, &reqs, &f));
+                let (root, reqs, f, r) = (root.clone(), reqs.clone(), f.clone(), r.clone());
+                std::thread::spawn(move || handle(stream, &root, &reqs, &f, &r));
             }
         });
         Self {
             port,
             requests,
             faults,
+            redirects,
             stop,
         }
     }
@@ -171,6 +206,15 @@ impl Server {
             .lock()
             .unwrap()
             .insert(path.to_owned(), (fault, AtomicUsize::new(0)));
+    }
+
+    /// Answers `path` with `302 Found` to `location`, as GitHub answers
+    /// `/releases/latest/download/...`.
+    pub(crate) fn redirect(&self, path: &str, location: &str) {
+        self.redirects
+            .lock()
+            .unwrap()
+            .insert(path.to_owned(), location.to_owned());
     }
 
     pub(crate) fn count(&self, path: &str) -> usize {
@@ -195,6 +239,7 @@ fn handle(
     root: &Path,
     requests: &Mutex<Vec<String>>,
     faults: &Mutex<HashMap<String, (Fault, AtomicUsize)>>,
+    redirects: &Mutex<HashMap<String, String>>,
 ) {
     let mut reader = BufReader::new(stream.try_clone().unwrap());
     let mut line = String::new();
@@ -209,6 +254,16 @@ fn handle(
     }
     let path = line.split_whitespace().nth(1).unwrap_or("/").to_owned();
     requests.lock().unwrap().push(path.clone());
+    let location = redirects.lock().unwrap().get(&path).cloned();
+    if let Some(location) = location {
+        let _ = stream.write_all(
+            format!(
+                "HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        return;
+    }
     let file = root.join(path.trim_start_matches('/'));
     let Ok(body) = std::fs::read(&file) else {
         let _ = stream

@@ -165,3 +165,112 @@ fn the_dashboard_listens_on_loopback_unless_allowed() {
     let p = one_config_problem("ui:\n  lisen: 127.0.0.1:1\n");
     assert_eq!(p.hint.as_deref(), Some("did you mean `listen`?"));
 }
+
+/// The issue's single `registry:` plus named sources, each with its own trust and login.
+const SOURCES: &str = "\
+registry:
+  url: 'https://github.com/{name}/{repository}/releases/download/{tag}'
+  name: 'acme'
+  repository: 'plugins'
+  tag: 'latest'
+sources:
+  corp:
+    url: 'oci://registry.corp.example/plugins/{plugin}:{version}'
+    trusted_keys: ['RWQf6LRCGA9i53mlYecO4IzT51TGPpvWucNSCh1CBM0QTaLn73Y7GFO3']
+    auth:
+      username: ci
+      password_env: CORP_REGISTRY_PASSWORD
+  ghcr:
+    url: 'oci://ghcr.io/acme/{plugin}'
+    allow_unsigned: true
+    auth: {token_env: GHCR_TOKEN}
+plugins:
+  - advance-plugin
+  - {id: corp-plugin, source: corp}
+";
+
+#[test]
+fn named_sources_parse_and_round_trip() {
+    let c = HostConfig::from_yaml_str(SOURCES, "config.yaml").unwrap();
+    assert_eq!(c.default_source(), Some("registry"));
+    let all = c.all_sources();
+    assert_eq!(all.keys().collect::<Vec<_>>(), ["corp", "ghcr", "registry"]);
+    assert_eq!(all["registry"].name, "acme");
+    let corp = &c.sources["corp"];
+    assert_eq!(
+        corp.auth.as_ref().unwrap().password_env.as_deref(),
+        Some("CORP_REGISTRY_PASSWORD")
+    );
+    assert!(c.sources["ghcr"].allow_unsigned);
+    assert_eq!(
+        c.plugin("corp-plugin").unwrap().source.as_deref(),
+        Some("corp")
+    );
+    assert_eq!(c.plugin("advance-plugin").unwrap().source, None);
+    let again = HostConfig::from_yaml_str(&c.to_yaml_string(), "again.yaml").unwrap();
+    assert_eq!(again, c);
+
+    // Without `registry:`, a single source is the default; several are not.
+    let one = HostConfig::from_yaml_str("sources:\n  a: {url: 'file:///srv/p'}\n", "c").unwrap();
+    assert_eq!(one.default_source(), Some("a"));
+    let two = HostConfig::from_yaml_str(
+        "sources:\n  a: {url: 'file:///srv/p'}\n  b: {url: 'file:///srv/q'}\n",
+        "c",
+    )
+    .unwrap();
+    assert_eq!(two.default_source(), None);
+}
+
+#[test]
+fn sources_auth_and_plugin_sources_are_checked() {
+    let p = one_config_problem("sources:\n  corp:\n    url: 'oci://r.example/{plugn}'\n");
+    assert_eq!(spot(&p), ("sources.corp.url", Some(3), Some(10)));
+    assert_eq!(p.hint.as_deref(), Some("did you mean `{plugin}`?"));
+    let p = one_config_problem(
+        "sources:\n  corp:\n    url: 'oci://r.example/x'\n    alow_unsigned: true\n",
+    );
+    assert_eq!(p.field, "sources.corp.alow_unsigned");
+    assert_eq!(p.hint.as_deref(), Some("did you mean `allow_unsigned`?"));
+    let p = one_config_problem("sources:\n  registry:\n    url: 'oci://r.example/x'\n");
+    assert!(
+        p.message.contains("taken by the `registry:` section"),
+        "{p}"
+    );
+    let p = one_config_problem("sources:\n  Corp:\n    url: 'oci://r.example/x'\n");
+    assert!(p.message.starts_with("invalid source name"), "{p}");
+
+    // Secrets are named by environment variables, never written in the file.
+    let auth = |body: &str| {
+        one_config_problem(&format!(
+            "registry:\n  url: 'oci://r.example/{{plugin}}'\n  auth:\n{body}"
+        ))
+    };
+    let p = auth("    username: ci\n    password: hunter2\n");
+    assert_eq!(p.field, "registry.auth.password");
+    assert_eq!(p.hint.as_deref(), Some("did you mean `password_env`?"));
+    let p = auth("    username: ci\n");
+    assert_eq!(p.message, "a user name without a password");
+    let p = auth("    password_env: PW\n");
+    assert_eq!(p.message, "a password without a user name");
+    let p = auth("    token_env: T\n    username: ci\n");
+    assert!(p.message.contains("both set"), "{p}");
+    let p = auth("    token_env: 'not a var'\n");
+    assert_eq!(p.field, "registry.auth.token_env");
+
+    let p = one_config_problem(
+        "sources:\n  corp: {url: 'oci://r.example/x'}\nplugins:\n  - {id: a, source: crop}\n",
+    );
+    assert_eq!(spot(&p), ("plugins[0].source", Some(4), Some(21)));
+    assert_eq!(p.message, "no source named \"crop\"");
+    assert_eq!(p.hint.as_deref(), Some("did you mean `corp`?"));
+}
+
+#[test]
+fn the_issue_registry_form_is_unchanged() {
+    let text = "registry:\n  url: 'https://github.com/{name}/{repository}/releases/download/{tag}'\n  name: 'acme'\n  repository: 'plugins'\n  tag: 'latest'\nplugins:\n  - advance-plugin\n  - sample-plugin\n";
+    let c = HostConfig::from_yaml_str(text, "config.yaml").unwrap();
+    assert!(c.sources.is_empty());
+    assert_eq!(c.default_source(), Some("registry"));
+    let _ = PluginEntry::new(PluginId::new("x").unwrap());
+    assert!(config_problems("registry: {url: 'ftp://x/y'}\n").len() == 1);
+}

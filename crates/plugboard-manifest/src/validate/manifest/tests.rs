@@ -320,3 +320,63 @@ fn ui_panel_keys_are_checked_with_a_hint() {
     assert!(p.message.contains("unknown key `titel`"), "{p}");
     assert_eq!(p.hint.as_deref(), Some("did you mean `title`?"));
 }
+
+#[test]
+fn platforms_give_an_entry_per_os_and_arch() {
+    let text = "id: hash\nversion: 1.0.0\nruntime: native\nplatforms:\n  linux-x86_64: lib/linux-x86_64/libhash.so\n  macos-aarch64: {entry: lib/macos/libhash.dylib, integrity: 'sha256:0000000000000000000000000000000000000000000000000000000000000000'}\n";
+    let m = Manifest::from_yaml_str(text, "plugin.yaml").unwrap();
+    assert_eq!(m.entry, "", "no portable entry");
+    let mac = m.for_platform("macos-aarch64").unwrap();
+    assert_eq!(mac.entry, "lib/macos/libhash.dylib");
+    assert!(mac.integrity.is_some());
+    let err = m.for_platform("windows-x86_64").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "hash 1.0.0 has no entry for this platform, windows-x86_64; it is built for \
+         linux-x86_64, macos-aarch64. Install a build for windows-x86_64, or ask its publisher \
+         for one"
+    );
+    // Written out and read back unchanged.
+    let again = Manifest::from_yaml_str(&m.to_yaml_string(), "again.yaml").unwrap();
+    assert_eq!(again, m);
+    // A portable entry is the fallback.
+    let m = Manifest::from_yaml_str(
+        &format!(
+            "{}entry: hash.wasm\n",
+            text.replace("runtime: native", "runtime: wasm")
+        ),
+        "plugin.yaml",
+    )
+    .unwrap();
+    assert_eq!(m.for_platform("windows-x86_64").unwrap().entry, "hash.wasm");
+}
+
+#[test]
+fn platform_keys_and_paths_are_checked() {
+    let head = "id: hash\nversion: 1.0.0\nruntime: process\nplatforms:\n";
+    let p = one_problem(&format!("{head}  darwin-arm64: bin/tool\n"));
+    assert_eq!(spot(&p), ("platforms.darwin-arm64", Some(5), Some(3)));
+    assert_eq!(p.message, "\"darwin-arm64\" is not a platform");
+    assert!(
+        p.hint
+            .as_deref()
+            .unwrap()
+            .starts_with("write `macos-aarch64`"),
+        "{p}"
+    );
+    let p = one_problem(&format!("{head}  linux-x86_64: ../tool\n"));
+    assert_eq!(p.field, "platforms.linux-x86_64");
+    let digest = format!("sha256:{}", "0".repeat(64));
+    let p = one_problem(&format!(
+        "{head}  linux-x86_64: {{integrity: '{digest}'}}\n"
+    ));
+    assert!(p.message.contains("missing required key `entry`"), "{p}");
+    let p = one_problem(
+        "id: b\nversion: 1.0.0\nruntime: builtin\nentry: b\nplatforms:\n  linux-x86_64: x\n",
+    );
+    assert_eq!(p.field, "platforms");
+    // Neither an entry nor platforms: the entry is missing, with a hint about both.
+    let p = one_problem("id: b\nversion: 1.0.0\nruntime: process\n");
+    assert_eq!(p.message, "missing required key `entry`");
+    assert!(p.hint.unwrap().contains("platforms:"));
+}

@@ -200,6 +200,20 @@ unsafe extern "C" fn call<P: NativePlugin>(
             // The ABI guarantees a UTF-8 method name (the host passes a `&str`); validating it
             // again here was a tenth of the cost of a small call.
             let method = std::str::from_utf8_unchecked(bytes(method));
+            // The two reserved methods of a state hand-off (a length check on every other
+            // call, no more).
+            if method.len() == crate::EXPORT_STATE_METHOD.len() && method.starts_with("plugboard.")
+            {
+                if method == crate::EXPORT_STATE_METHOD {
+                    return i
+                        .plugin
+                        .export_state()
+                        .map(|s| output.extend_from_slice(&s));
+                }
+                if method == crate::IMPORT_STATE_METHOD {
+                    return i.plugin.import_state(bytes(payload));
+                }
+            }
             i.plugin.call(method, bytes(payload), output)
         })
     }

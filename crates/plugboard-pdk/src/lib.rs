@@ -109,7 +109,41 @@ pub trait NativePlugin: Send + Sync + Sized + 'static {
     /// # Errors
     /// [`Error::unknown_method`] for a method the plugin does not have, or any other error.
     fn call(&self, method: &str, payload: &[u8], out: &mut Output<'_>) -> Result<(), Error>;
+
+    /// Exports the instance's state for its next version on a hot reload, when the manifest
+    /// says `reload: { handoff: true }`. The host calls it once no call is in flight and
+    /// before `stop`; the next version receives the bytes in
+    /// [`import_state`](Self::import_state), after its `boot` and before its `start`.
+    ///
+    /// # Errors
+    /// The host keeps the running version and refuses the update. The default refuses: a
+    /// plugin that sets `handoff` implements both hooks.
+    fn export_state(&self) -> Result<Vec<u8>, Error> {
+        Err(Error::new(
+            "the plugin sets `reload: { handoff: true }` but does not implement NativePlugin::export_state",
+        ))
+    }
+
+    /// Receives the state the previous version exported (see
+    /// [`export_state`](Self::export_state)).
+    ///
+    /// # Errors
+    /// The host abandons this version and the previous one resumes.
+    fn import_state(&self, state: &[u8]) -> Result<(), Error> {
+        let _ = state;
+        Err(Error::new(
+            "the plugin sets `reload: { handoff: true }` but does not implement NativePlugin::import_state",
+        ))
+    }
 }
+
+/// The method the host calls to export a plugin's state on a hot reload (the core's
+/// `EXPORT_STATE_METHOD`); the pdk routes it to `export_state`.
+pub const EXPORT_STATE_METHOD: &str = "plugboard.export_state";
+
+/// The method the host calls to give a new version its predecessor's state (the core's
+/// `IMPORT_STATE_METHOD`); the pdk routes it to `import_state`.
+pub const IMPORT_STATE_METHOD: &str = "plugboard.import_state";
 
 /// What [`NativePlugin::boot`] receives: the host and the plugin's configuration.
 #[derive(Debug)]

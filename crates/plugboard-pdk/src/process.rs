@@ -133,6 +133,33 @@ pub trait ProcessPlugin: Send + Sync + 'static {
     async fn health(&self) -> Option<(HealthStatus, String)> {
         None
     }
+
+    /// Exports the plugin's state for its next version on a hot reload, when the manifest
+    /// says `reload: { handoff: true }`. The host calls it once no call is in flight and
+    /// before `stop`; the next version receives the bytes in
+    /// [`import_state`](Self::import_state), after its `boot` and before its `start`.
+    ///
+    /// # Errors
+    /// The host keeps the running version and refuses the update. The default refuses: a
+    /// plugin that sets `handoff` implements both hooks.
+    async fn export_state(&self, host: &ProcessHost) -> Result<Vec<u8>, Error> {
+        let _ = host;
+        Err(Error::new(
+            "the plugin sets `reload: { handoff: true }` but does not implement ProcessPlugin::export_state",
+        ))
+    }
+
+    /// Receives the state the previous version exported (see
+    /// [`export_state`](Self::export_state)).
+    ///
+    /// # Errors
+    /// The host abandons this version and the previous one resumes.
+    async fn import_state(&self, host: &ProcessHost, state: Vec<u8>) -> Result<(), Error> {
+        let _ = (host, state);
+        Err(Error::new(
+            "the plugin sets `reload: { handoff: true }` but does not implement ProcessPlugin::import_state",
+        ))
+    }
 }
 
 /// go-plugin's handshake configuration, as the plugin sees it.
@@ -725,7 +752,19 @@ impl<P: ProcessPlugin> Plugin for PluginService<P> {
         request: Request<pb::CallRequest>,
     ) -> Result<Response<pb::CallResponse>, Status> {
         let r = request.into_inner();
-        let outcome = AssertUnwindSafe(self.plugin.call(&self.host, &r.method, r.payload))
+        // The two reserved methods of a state hand-off go to their own hooks.
+        let work = async {
+            match r.method.as_str() {
+                crate::EXPORT_STATE_METHOD => self.plugin.export_state(&self.host).await,
+                crate::IMPORT_STATE_METHOD => self
+                    .plugin
+                    .import_state(&self.host, r.payload)
+                    .await
+                    .map(|()| Vec::new()),
+                method => self.plugin.call(&self.host, method, r.payload).await,
+            }
+        };
+        let outcome = AssertUnwindSafe(work)
             .catch_unwind()
             .await
             .unwrap_or_else(|p| Err(Error::new(format!("panicked: {}", panic_message(&*p)))));

@@ -4,15 +4,20 @@
 //! the host's storage, through the broker), `config` (the configuration, from the host API),
 //! `publish` (publishes the payload on `probe.events`), `sleep` (never answers in time), `exit`
 //! (the process exits 3 at once), `freeze` (the process stops itself with SIGSTOP), `fork` (starts a grandchild `sleep 300` and answers its pid),
-//! `pid` (this process's id), `read` (the file named by the payload, or the OS error), `noise` (writes N stderr lines first). `PROBE_FAULT` in the
+//! `pid` (this process's id), `tally` (a counter in memory, handed to the next version on a
+//! hot reload), `read` (the file named by the payload, or the OS error), `noise` (writes N stderr lines first). `PROBE_FAULT` in the
 //! environment makes the process misbehave before serving: `no-handshake`, `garbage`,
 //! `exit1`, `flood`. `PROBE_TCP` makes it listen on loopback TCP instead of a Unix socket.
 use std::io::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use plugboard_pdk::process::{serve, ProcessHost, ProcessPlugin};
 use plugboard_pdk::{Error, Level};
 
-struct Probe;
+#[derive(Default)]
+struct Probe {
+    tally: AtomicU64,
+}
 
 #[plugboard_pdk::process::async_trait]
 impl ProcessPlugin for Probe {
@@ -67,6 +72,9 @@ impl ProcessPlugin for Probe {
                 Ok(Vec::new())
             }
             "pid" => Ok(std::process::id().to_string().into_bytes()),
+            "tally" => Ok((self.tally.fetch_add(1, Ordering::SeqCst) + 1)
+                .to_string()
+                .into_bytes()),
             "read" => {
                 let path = String::from_utf8_lossy(&payload).into_owned();
                 std::fs::read(&path).map_err(|e| Error::new(format!("cannot read {path}: {e}")))
@@ -88,6 +96,20 @@ impl ProcessPlugin for Probe {
             }
             _ => Err(Error::unknown_method(&["echo", "upper", "count", "config"])),
         }
+    }
+
+    async fn export_state(&self, _: &ProcessHost) -> Result<Vec<u8>, Error> {
+        Ok(self.tally.load(Ordering::SeqCst).to_le_bytes().to_vec())
+    }
+
+    async fn import_state(&self, _: &ProcessHost, state: Vec<u8>) -> Result<(), Error> {
+        let bytes: [u8; 8] = state
+            .as_slice()
+            .try_into()
+            .map_err(|_| Error::new(format!("a tally is 8 bytes, not {}", state.len())))?;
+        self.tally
+            .store(u64::from_le_bytes(bytes), Ordering::SeqCst);
+        Ok(())
     }
 }
 
@@ -120,12 +142,12 @@ fn main() {
     }
     if std::env::var("PROBE_TCP").is_ok() {
         plugboard_pdk::process::serve_config(
-            Probe,
+            Probe::default(),
             plugboard_pdk::process::ServeConfig {
                 tcp: true,
                 ..Default::default()
             },
         );
     }
-    serve(Probe);
+    serve(Probe::default());
 }

@@ -208,3 +208,37 @@ async fn the_host_hot_reloads_a_native_plugin_under_load() {
     );
     host.stop().await;
 }
+
+/// `reload: { handoff: true }`: the pdk routes the host's export and import to the plugin's
+/// `export_state` and `import_state`, so an in-memory count survives the reload.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rust_native_plugin_hands_its_state_to_the_next_load() {
+    let f = Fixture::new();
+    let (probe, _) = crate::plugins::rust_plugins(false);
+    f.native("probe", "1.0.0", &probe, "reload: { handoff: true }\n");
+    let host = f.start().await;
+    for _ in 0..5 {
+        host.call("probe", "tally", b"").await.unwrap();
+    }
+    // The operator installs the plugin again (a changed manifest is an update).
+    f.native(
+        "probe",
+        "1.0.0",
+        &probe,
+        "description: reinstalled\nreload: { handoff: true }\n",
+    );
+    let report = host.rescan().await.unwrap();
+    assert!(
+        matches!(
+            &report.events[..],
+            [plugboard_core::ReloadEvent::Updated {
+                handoff: Some(8),
+                ..
+            }]
+        ),
+        "{report:?}"
+    );
+    assert_eq!(host.call("probe", "tally", b"").await.unwrap(), b"6");
+    assert_eq!(f.runtime.memory().retired_libraries, 1);
+    host.stop().await;
+}

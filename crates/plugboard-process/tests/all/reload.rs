@@ -72,3 +72,36 @@ async fn a_process_plugin_is_replaced_by_a_new_process_with_no_failed_call() {
     host.stop().await;
     assert!(gone(new_pid).await);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_plugin_hands_its_state_to_the_new_process() {
+    let f = Fixture::new();
+    f.probe("svc", "", "reload: { handoff: true }\n");
+    let host = f.start().await;
+    for _ in 0..3 {
+        host.call("svc", "tally", b"").await.unwrap();
+    }
+    let old_pid = host.call("svc", "pid", b"").await.unwrap();
+
+    let manifest = f.plugin_dir("svc").join("plugin.yaml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(&manifest, text.replace("version: 1.0.0", "version: 1.1.0")).unwrap();
+    let report = within(30, host.rescan()).await.unwrap();
+    assert!(
+        matches!(
+            &report.events[..],
+            [ReloadEvent::Updated {
+                handoff: Some(8),
+                ..
+            }]
+        ),
+        "{report:?}"
+    );
+    assert_ne!(host.call("svc", "pid", b"").await.unwrap(), old_pid);
+    assert_eq!(
+        host.call("svc", "tally", b"").await.unwrap(),
+        b"4",
+        "the new process goes on from the old one's count"
+    );
+    host.stop().await;
+}

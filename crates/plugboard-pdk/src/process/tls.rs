@@ -63,6 +63,20 @@ where
         .map(hyper_util::rt::TokioIo::new)
 }
 
+/// A TLS failure as a sentence: rustls shows the verifiers' own errors with `Debug`
+/// (`Other(OtherError(..))`), so those are unwrapped.
+fn describe(e: &io::Error) -> String {
+    match e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+    {
+        Some(rustls::Error::InvalidCertificate(rustls::CertificateError::Other(other))) => {
+            format!("invalid peer certificate: {}", other.0)
+        }
+        _ => e.to_string(),
+    }
+}
+
 /// One accepted TLS connection, for tonic's server.
 pub(super) struct TlsConn<S>(tokio_rustls::server::TlsStream<S>);
 
@@ -147,7 +161,10 @@ where
                     Ok(tls) => {
                         let _ = tx.send(Ok(TlsConn(tls))).await;
                     }
-                    Err(e) => eprintln!("[WARN] a connection was refused: its TLS handshake failed (AutoMTLS): {e}"),
+                    Err(e) => eprintln!(
+                        "[WARN] a connection was refused: its TLS handshake failed (AutoMTLS): {}",
+                        describe(&e)
+                    ),
                 }
             });
         }

@@ -92,11 +92,22 @@ pub(crate) fn handshake_failure(e: &(dyn std::error::Error + 'static)) -> Option
     let mut cur = Some(e);
     while let Some(err) = cur {
         if let Some(DialFailure::Handshake(io)) = err.downcast_ref::<DialFailure>() {
-            return Some(io.to_string());
+            return Some(describe(io));
         }
         cur = err.source();
     }
     None
+}
+
+/// A TLS failure as a sentence: rustls shows the verifiers' own errors with `Debug`
+/// (`Other(OtherError(..))`), so those are unwrapped.
+pub(crate) fn describe(e: &io::Error) -> String {
+    match e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
+        Some(rustls::Error::InvalidCertificate(rustls::CertificateError::Other(other))) => {
+            format!("invalid peer certificate: {}", other.0)
+        }
+        _ => e.to_string(),
+    }
 }
 
 /// One accepted TLS connection, for tonic's server.
@@ -181,7 +192,10 @@ pub(crate) fn incoming(
                     }
                     Err(e) => host.log(
                         LogLevel::Warning,
-                        &format!("a connection to the host API was refused: its TLS handshake failed: {e}"),
+                        &format!(
+                            "a connection to the host API was refused: its TLS handshake failed: {}",
+                            describe(&e)
+                        ),
                     ),
                 }
             });

@@ -114,6 +114,7 @@ async fn mtls_failure(fault: &str) -> String {
     assert_eq!(host.state("faulty"), Some(PluginState::Failed));
     let reason = host.status("faulty").unwrap().reason.unwrap();
     host.stop().await;
+    println!("{fault}: {reason}");
     reason
 }
 

@@ -185,7 +185,10 @@ fn the_go_host_with_auto_mtls_loads_the_rust_pdk_plugin_and_serves_it_the_host_a
     );
     // The Rust plugin dialled the Go host's broker connection with TLS, trusting the host's
     // P-521 certificate.
-    assert_eq!(r.host_api.storage.get("count").map(String::as_str), Some("2"));
+    assert_eq!(
+        r.host_api.storage.get("count").map(String::as_str),
+        Some("2")
+    );
     assert_eq!(r.health.status, "HEALTHY", "{r:?}");
     assert_eq!(r.health.message, "serving, with the host API");
     assert!(r.graceful, "{r:?}");

@@ -460,14 +460,12 @@ impl ProcessHost {
                 let path = PathBuf::from(&info.address);
                 let endpoint = Endpoint::from_static("http://host.invalid");
                 let dialled = match self.tls.clone() {
-                    Some(tls) => {
-                        endpoint
-                            .connect_with_connector(tower::service_fn(move |_| {
-                                let (path, tls) = (path.clone(), tls.clone());
-                                async move { tls::connect(UnixStream::connect(path).await?, tls).await }
-                            }))
-                            .await
-                    }
+                    Some(tls) => endpoint
+                        .connect_with_connector(tower::service_fn(move |_| {
+                            let (path, tls) = (path.clone(), tls.clone());
+                            async move { tls::connect(UnixStream::connect(path).await?, tls).await }
+                        }))
+                        .await,
                     None => {
                         endpoint
                             .connect_with_connector(tower::service_fn(move |_| {

@@ -171,3 +171,19 @@ where
     });
     ReceiverStream::new(rx)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_host_certificate_must_be_pem() {
+        let err = Mtls::new("not a certificate").err().unwrap();
+        assert!(err.contains("PLUGIN_CLIENT_CERT cannot be used"), "{err}");
+        assert!(err.contains("not a certificate"), "{err}");
+        let host = Identity::generate().unwrap();
+        let mtls = Mtls::new(host.cert_pem()).unwrap();
+        assert_ne!(mtls.cert_der, host.cert_der());
+        assert!(PinnedCert::new(mtls.cert_der).is_ok());
+    }
+}

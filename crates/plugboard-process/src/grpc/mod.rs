@@ -362,7 +362,11 @@ impl GrpcLauncher {
                 "connected over {} {}{} (application protocol {}, pid {})",
                 handshake.network.as_str(),
                 handshake.address,
-                if mtls.is_some() { " with TLS (AutoMTLS)" } else { "" },
+                if mtls.is_some() {
+                    " with TLS (AutoMTLS)"
+                } else {
+                    ""
+                },
                 handshake.app_version,
                 child.pid
             ),
@@ -425,7 +429,13 @@ fn quote_line(line: &str) -> String {
     }
     let head: String = chars[..KEEP].iter().collect();
     let tail: String = chars[chars.len() - KEEP..].iter().collect();
-    format!("{:?}", format!("{head}[... {} characters ...]{tail}", chars.len() - 2 * KEEP))
+    format!(
+        "{:?}",
+        format!(
+            "{head}[... {} characters ...]{tail}",
+            chars.len() - 2 * KEEP
+        )
+    )
 }
 
 /// Why [`dial`] failed.

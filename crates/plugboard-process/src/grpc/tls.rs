@@ -77,9 +77,8 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let stream = stream.map_err(DialFailure::Connect)?;
-    let name = ServerName::try_from(SERVER_NAME).map_err(|e| {
-        DialFailure::Handshake(io::Error::new(io::ErrorKind::InvalidInput, e))
-    })?;
+    let name = ServerName::try_from(SERVER_NAME)
+        .map_err(|e| DialFailure::Handshake(io::Error::new(io::ErrorKind::InvalidInput, e)))?;
     TlsConnector::from(config)
         .connect(name, stream)
         .await
@@ -102,7 +101,10 @@ pub(crate) fn handshake_failure(e: &(dyn std::error::Error + 'static)) -> Option
 /// A TLS failure as a sentence: rustls shows the verifiers' own errors with `Debug`
 /// (`Other(OtherError(..))`), so those are unwrapped.
 pub(crate) fn describe(e: &io::Error) -> String {
-    match e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
+    match e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+    {
         Some(rustls::Error::InvalidCertificate(rustls::CertificateError::Other(other))) => {
             format!("invalid peer certificate: {}", other.0)
         }

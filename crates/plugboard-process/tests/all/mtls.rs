@@ -79,7 +79,11 @@ async fn a_rust_plugin_is_called_over_mutual_tls_and_refuses_plaintext() {
         let channel = Endpoint::from_static("http://plain.invalid")
             .connect_with_connector(tower::service_fn(move |_| {
                 let path = path.clone();
-                async move { tokio::net::UnixStream::connect(path).await.map(TokioIo::new) }
+                async move {
+                    tokio::net::UnixStream::connect(path)
+                        .await
+                        .map(TokioIo::new)
+                }
             }))
             .await?;
         HealthClient::new(channel)
@@ -123,7 +127,8 @@ async fn a_plugin_that_prints_no_certificate_is_refused_with_the_fix() {
     let reason = mtls_failure("no-cert").await;
     assert!(reason.contains("plugin faulty"), "{reason}");
     assert!(
-        reason.contains("process.auto_mtls is on, but its handshake line has no server certificate"),
+        reason
+            .contains("process.auto_mtls is on, but its handshake line has no server certificate"),
         "{reason}"
     );
     assert!(reason.contains("`process.auto_mtls: false`"), "{reason}");
@@ -135,7 +140,8 @@ async fn a_certificate_field_that_is_no_certificate_is_refused_and_quoted() {
     let reason = mtls_failure("not-a-cert").await;
     assert!(reason.contains("plugin faulty"), "{reason}");
     assert!(
-        reason.contains("the server certificate in its handshake line (sixth field) cannot be used"),
+        reason
+            .contains("the server certificate in its handshake line (sixth field) cannot be used"),
         "{reason}"
     );
     assert!(reason.contains("not an X.509 certificate"), "{reason}");
@@ -147,9 +153,30 @@ async fn a_certificate_field_that_is_no_certificate_is_refused_and_quoted() {
 async fn a_plugin_serving_another_certificate_than_it_printed_is_refused() {
     let reason = mtls_failure("other-cert").await;
     assert!(reason.contains("plugin faulty"), "{reason}");
-    assert!(reason.contains("the TLS handshake with its process at unix"), "{reason}");
+    assert!(
+        reason.contains("the TLS handshake with its process at unix"),
+        "{reason}"
+    );
     assert!(
         reason.contains("other than the one it was pinned to"),
         "{reason}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_mtls_on_a_stdio_plugin_is_refused_at_check() {
+    let f = Fixture::new();
+    f.script(
+        "pipes",
+        "#!/bin/sh\nexit 0\n",
+        "  protocol: stdio\n  auto_mtls: true\n",
+        "",
+    );
+    let host = f.start().await;
+    // Refused at `check`: the core disables it, with the reason.
+    assert_ne!(host.state("pipes"), Some(PluginState::Active));
+    let reason = host.status("pipes").unwrap().reason.unwrap();
+    host.stop().await;
+    assert!(reason.contains("plugin pipes"), "{reason}");
+    assert!(reason.contains("for `protocol: grpc`"), "{reason}");
 }

@@ -56,7 +56,10 @@ fn a_generated_identity_is_a_p256_localhost_certificate_in_der_and_pem() {
     let pinned = PinnedCert::new(id.cert_der().to_vec()).unwrap();
     assert!(pinned.p521.is_none());
     assert!(id.cert_pem().starts_with("-----BEGIN CERTIFICATE-----"));
-    assert_eq!(PinnedCert::from_pem(id.cert_pem()).unwrap().der(), id.cert_der());
+    assert_eq!(
+        PinnedCert::from_pem(id.cert_pem()).unwrap().der(),
+        id.cert_der()
+    );
     // Fresh every time.
     assert_ne!(Identity::generate().unwrap().cert_der(), id.cert_der());
     assert!(!format!("{id:?}").contains("key:"));
@@ -80,7 +83,11 @@ fn both_sides_accept_exactly_the_pinned_certificates() {
         impostor.server_config(pin(&host)).unwrap(),
     )
     .unwrap_err();
-    assert!(err.to_string().contains("other than the one it was pinned to"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("other than the one it was pinned to"),
+        "{err}"
+    );
 
     // A client other than the host that started the plugin.
     let err = handshake(
@@ -88,7 +95,11 @@ fn both_sides_accept_exactly_the_pinned_certificates() {
         plugin.server_config(pin(&host)).unwrap(),
     )
     .unwrap_err();
-    assert!(err.to_string().contains("client presented a certificate other"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("client presented a certificate other"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -97,7 +108,9 @@ fn a_go_plugin_p521_signature_is_verified_for_the_pinned_certificate() {
     let signature = decode(GO_P521_SIGNATURE).unwrap();
     verifier.verify_p521(GO_MESSAGE, &signature).unwrap();
     // Another message, or a damaged signature, is refused.
-    assert!(verifier.verify_p521(b"another message", &signature).is_err());
+    assert!(verifier
+        .verify_p521(b"another message", &signature)
+        .is_err());
     let mut damaged = signature.clone();
     let last = damaged.len() - 1;
     damaged[last] ^= 1;
@@ -118,9 +131,19 @@ fn the_pinned_go_certificate_is_accepted_and_any_other_refused() {
         .unwrap();
     let other = Identity::generate().unwrap();
     let err = verifier
-        .verify_server_cert(&CertificateDer::from(other.cert_der().to_vec()), &[], &name, &[], now)
+        .verify_server_cert(
+            &CertificateDer::from(other.cert_der().to_vec()),
+            &[],
+            &name,
+            &[],
+            now,
+        )
         .unwrap_err();
-    assert!(err.to_string().contains("other than the one it was pinned to"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("other than the one it was pinned to"),
+        "{err}"
+    );
     // A P-256 key never verifies as P-521.
     let p256 = PinnedServerVerifier::new(
         PinnedCert::new(other.cert_der().to_vec()).unwrap(),
@@ -133,7 +156,10 @@ fn the_pinned_go_certificate_is_accepted_and_any_other_refused() {
 #[test]
 fn what_is_not_a_certificate_is_refused_with_a_reason() {
     let err = PinnedCert::new(vec![0x30, 0x03, 0x02, 0x01, 0x01]).unwrap_err();
-    assert!(err.to_string().contains("not an X.509 certificate"), "{err}");
+    assert!(
+        err.to_string().contains("not an X.509 certificate"),
+        "{err}"
+    );
     let mut cut = go_cert();
     cut.truncate(cut.len() / 2);
     assert!(PinnedCert::new(cut).is_err());

@@ -264,7 +264,7 @@ impl GrpcLauncher {
                 child,
             )
         };
-        let mtls = match self.mtls(&handshake, identity.as_ref(), &child) {
+        let mtls = match tls::for_start(&self.id(), &handshake, identity.as_ref(), &child) {
             Ok(m) => m,
             Err(e) => return Err((e, child)),
         };
@@ -384,58 +384,6 @@ impl GrpcLauncher {
             _socket_dir: socket_dir,
         })
     }
-}
-
-impl GrpcLauncher {
-    /// The TLS configurations for this start, from the host's identity and the certificate of
-    /// the handshake line; `None` without AutoMTLS. Either both are there or neither.
-    fn mtls(
-        &self,
-        handshake: &Handshake,
-        identity: Option<&Identity>,
-        child: &Child,
-    ) -> Result<Option<tls::Mtls>, ProcessError> {
-        match (identity, &handshake.server_cert) {
-            (None, None) => Ok(None),
-            (Some(identity), Some(der)) => tls::Mtls::new(identity, der.clone())
-                .map(Some)
-                .map_err(|e| ProcessError::ServerCert {
-                    plugin: self.id(),
-                    reason: e.to_string(),
-                    line: quote_line(&handshake.to_string()),
-                    stderr: child.stderr.render(),
-                }),
-            (Some(_), None) => Err(ProcessError::MissingServerCert {
-                plugin: self.id(),
-                line: quote_line(&handshake.to_string()),
-                stderr: child.stderr.render(),
-            }),
-            (None, Some(_)) => Err(ProcessError::Connect {
-                plugin: self.id(),
-                message: "its handshake line carries a server certificate, so it serves TLS, but `process.auto_mtls` is off and the host has no certificate to present; set `process.auto_mtls: true` in its plugin.yaml".to_owned(),
-                stderr: child.stderr.render(),
-            }),
-        }
-    }
-}
-
-/// A handshake line for a message: quoted, and cut in the middle when long (a certificate
-/// field is hundreds of characters).
-fn quote_line(line: &str) -> String {
-    const KEEP: usize = 120;
-    let chars: Vec<char> = line.chars().collect();
-    if chars.len() <= 2 * KEEP {
-        return format!("{line:?}");
-    }
-    let head: String = chars[..KEEP].iter().collect();
-    let tail: String = chars[chars.len() - KEEP..].iter().collect();
-    format!(
-        "{:?}",
-        format!(
-            "{head}[... {} characters ...]{tail}",
-            chars.len() - 2 * KEEP
-        )
-    )
 }
 
 /// Why [`dial`] failed.

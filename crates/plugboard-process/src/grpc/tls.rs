@@ -10,6 +10,7 @@ use std::task::{Context, Poll};
 use hyper_util::rt::TokioIo;
 use plugboard_core::manifest::LogLevel;
 use plugboard_core::HostApi;
+use plugboard_protocol::handshake::Handshake;
 use plugboard_protocol::mtls::{Identity, MtlsError, PinnedCert, SERVER_NAME};
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ServerConfig};
@@ -18,6 +19,9 @@ use tokio::net::UnixListener;
 use tokio::sync::mpsc;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 use tokio_stream::wrappers::ReceiverStream;
+
+use crate::child::Child;
+use crate::error::ProcessError;
 
 /// The TLS configurations of one start of a plugin: the host's identity (sent in
 /// `PLUGIN_CLIENT_CERT`) paired with the certificate the plugin printed.
@@ -45,6 +49,57 @@ impl Mtls {
             server: identity.server_config(pinned)?,
         })
     }
+}
+
+/// The TLS configurations for this start of `plugin`, from the host's identity and the
+/// certificate of the handshake line; `None` without AutoMTLS. Either both are there or
+/// neither.
+pub(crate) fn for_start(
+    plugin: &str,
+    handshake: &Handshake,
+    identity: Option<&Identity>,
+    child: &Child,
+) -> Result<Option<Mtls>, ProcessError> {
+    match (identity, &handshake.server_cert) {
+        (None, None) => Ok(None),
+        (Some(identity), Some(der)) => Mtls::new(identity, der.clone())
+            .map(Some)
+            .map_err(|e| ProcessError::ServerCert {
+                plugin: plugin.to_owned(),
+                reason: e.to_string(),
+                line: quote_line(&handshake.to_string()),
+                stderr: child.stderr.render(),
+            }),
+        (Some(_), None) => Err(ProcessError::MissingServerCert {
+            plugin: plugin.to_owned(),
+            line: quote_line(&handshake.to_string()),
+            stderr: child.stderr.render(),
+        }),
+        (None, Some(_)) => Err(ProcessError::Connect {
+            plugin: plugin.to_owned(),
+            message: "its handshake line carries a server certificate, so it serves TLS, but `process.auto_mtls` is off and the host has no certificate to present; set `process.auto_mtls: true` in its plugin.yaml".to_owned(),
+            stderr: child.stderr.render(),
+        }),
+    }
+}
+
+/// A handshake line for a message: quoted, and cut in the middle when long (a certificate
+/// field is hundreds of characters).
+fn quote_line(line: &str) -> String {
+    const KEEP: usize = 120;
+    let chars: Vec<char> = line.chars().collect();
+    if chars.len() <= 2 * KEEP {
+        return format!("{line:?}");
+    }
+    let head: String = chars[..KEEP].iter().collect();
+    let tail: String = chars[chars.len() - KEEP..].iter().collect();
+    format!(
+        "{:?}",
+        format!(
+            "{head}[... {} characters ...]{tail}",
+            chars.len() - 2 * KEEP
+        )
+    )
 }
 
 /// Why a TLS connection to a plugin failed: reaching the socket, or the TLS handshake.

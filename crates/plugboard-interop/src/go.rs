@@ -297,6 +297,8 @@ pub struct PbHostOptions {
     pub events: Vec<(String, String)>,
     /// Calls made in order after Start: (method, payload).
     pub calls: Vec<(String, String)>,
+    /// go-plugin's AutoMTLS (`-mtls`).
+    pub auto_mtls: bool,
 }
 
 impl Default for PbHostOptions {
@@ -310,6 +312,7 @@ impl Default for PbHostOptions {
             host_api: true,
             events: Vec::new(),
             calls: Vec::new(),
+            auto_mtls: false,
         }
     }
 }
@@ -344,6 +347,9 @@ impl PbHostOptions {
         ];
         if !self.host_api {
             args.push("-no-host-api".to_owned());
+        }
+        if self.auto_mtls {
+            args.push("-mtls".to_owned());
         }
         args.extend(self.events.iter().map(|(t, p)| format!("-event={t}={p}")));
         args.extend(self.calls.iter().map(|(m, p)| format!("-call={m}={p}")));
@@ -420,6 +426,9 @@ pub struct PbHostApi {
 pub struct PbHostReport {
     /// The protocol version go-plugin negotiated.
     pub protocol_version: u32,
+    /// Whether AutoMTLS was on.
+    #[serde(default)]
+    pub auto_mtls: bool,
     /// go-plugin's grpc.health.v1 check (`SERVING`).
     pub grpc_health: String,
     /// The broker id of the host API sent in Boot (0: none offered).

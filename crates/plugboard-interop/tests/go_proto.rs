@@ -151,6 +151,50 @@ fn the_go_host_loads_the_rust_pdk_plugin_and_serves_it_the_host_api() {
 }
 
 #[test]
+fn the_go_host_with_auto_mtls_loads_the_rust_pdk_plugin_and_serves_it_the_host_api() {
+    let Some(peers) = peers() else { return };
+    // go-plugin's AutoMTLS: the host's P-521 client certificate in PLUGIN_CLIENT_CERT, the
+    // plugin's certificate in the handshake line, TLS on the connection and on the broker's.
+    let options = PbHostOptions {
+        id: "rusty".to_owned(),
+        config: r#"{"colour":"green"}"#.to_owned(),
+        auto_mtls: true,
+        ..PbHostOptions::default()
+    }
+    .call("echo", "over tls")
+    .call("count", "")
+    .call("count", "")
+    .call("config", "");
+    let r = go::pb_host(&peers.pb_host, &pdk_peer(), &options).unwrap();
+    assert!(r.auto_mtls, "{r:?}");
+    assert_eq!(r.grpc_health, "SERVING");
+    let results: Vec<(&str, bool, &str)> = r
+        .calls
+        .iter()
+        .map(|c| (c.method.as_str(), c.ok, c.result.as_str()))
+        .collect();
+    assert_eq!(
+        results,
+        [
+            ("echo", true, "over tls"),
+            ("count", true, "1"),
+            ("count", true, "2"),
+            ("config", true, r#"{"colour":"green"}"#),
+        ],
+        "{r:?}"
+    );
+    // The Rust plugin dialled the Go host's broker connection with TLS, trusting the host's
+    // P-521 certificate.
+    assert_eq!(
+        r.host_api.storage.get("count").map(String::as_str),
+        Some("2")
+    );
+    assert_eq!(r.health.status, "HEALTHY", "{r:?}");
+    assert_eq!(r.health.message, "serving, with the host API");
+    assert!(r.graceful, "{r:?}");
+}
+
+#[test]
 fn without_a_host_api_the_rust_pdk_plugin_serves_and_says_what_is_missing() {
     let Some(peers) = peers() else { return };
     let options = PbHostOptions {

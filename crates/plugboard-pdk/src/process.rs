@@ -28,6 +28,15 @@
 //! `plugin.GRPCController` (shutdown), `plugin.GRPCBroker` and `plugboard.v1.Plugin`. Any
 //! go-plugin host can load it; Plugboard's host offers the host API through the broker, which
 //! [`ProcessHost`] dials on first use.
+//!
+//! # AutoMTLS
+//! When the host sends its certificate in `PLUGIN_CLIENT_CERT` (go-plugin's `AutoMTLS`,
+//! Plugboard's `process.auto_mtls`), the plugin makes a key and certificate of its own (ECDSA
+//! P-256, `localhost`), prints the certificate in the handshake line, serves gRPC over TLS
+//! requiring exactly the host's certificate, and dials the host API with TLS too, trusting
+//! exactly the host's. Nothing to configure: it follows the host.
+
+mod tls;
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
@@ -51,8 +60,8 @@ use plugboard_protocol::grpc::plugboard as pb;
 use plugboard_protocol::grpc::plugboard::host_api_client::HostApiClient;
 use plugboard_protocol::grpc::plugboard::plugin_server::{Plugin, PluginServer};
 use plugboard_protocol::handshake::{
-    choose_version, parse_protocol_versions, Handshake, Network, ENV_PROTOCOL_VERSIONS,
-    ENV_UNIX_SOCKET_DIR,
+    choose_version, parse_protocol_versions, Handshake, Network, ENV_CLIENT_CERT,
+    ENV_PROTOCOL_VERSIONS, ENV_UNIX_SOCKET_DIR,
 };
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, Notify, OnceCell};
@@ -198,6 +207,8 @@ pub enum ServeError {
     Io(std::io::Error),
     /// The gRPC server failed.
     Server(String),
+    /// The host asked for AutoMTLS (`PLUGIN_CLIENT_CERT`), and it cannot be set up.
+    AutoMtls(String),
 }
 
 impl std::fmt::Display for ServeError {
@@ -208,6 +219,10 @@ impl std::fmt::Display for ServeError {
             ),
             ServeError::Io(e) => write!(f, "cannot serve the plugin: {e}"),
             ServeError::Server(e) => write!(f, "the plugin's gRPC server failed: {e}"),
+            ServeError::AutoMtls(e) => write!(
+                f,
+                "the host asked for AutoMTLS (it set {ENV_CLIENT_CERT}), which cannot be set up: {e}"
+            ),
         }
     }
 }
@@ -255,12 +270,28 @@ pub async fn serve_with<P: ProcessPlugin>(
     let version = choose_version(&offered, &config.versions)
         .or_else(|| config.versions.iter().min().copied())
         .unwrap_or(1);
+    let mtls = match std::env::var(ENV_CLIENT_CERT) {
+        Ok(pem) if !pem.trim().is_empty() => {
+            Some(tls::Mtls::new(&pem).map_err(ServeError::AutoMtls)?)
+        }
+        _ => None,
+    };
+    let with_cert = |mut line: Handshake| {
+        line.server_cert = mtls.as_ref().map(|m| m.cert_der.clone());
+        line
+    };
     if config.tcp {
         let listener = bind_tcp().await.map_err(ServeError::Io)?;
         let addr = listener.local_addr().map_err(ServeError::Io)?;
-        let line = Handshake::grpc(version, Network::Tcp, addr.to_string());
+        let line = with_cert(Handshake::grpc(version, Network::Tcp, addr.to_string()));
         let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
-        return run_server(plugin, line, incoming).await;
+        return match mtls {
+            Some(m) => {
+                let incoming = tls::incoming(incoming, m.server);
+                run_server(plugin, line, incoming, Some(m.client)).await
+            }
+            None => run_server(plugin, line, incoming, None).await,
+        };
     }
     let dir = std::env::var_os(ENV_UNIX_SOCKET_DIR)
         .map(PathBuf::from)
@@ -268,8 +299,19 @@ pub async fn serve_with<P: ProcessPlugin>(
     let path = dir.join(format!("plugin-{}.sock", std::process::id()));
     let _ = std::fs::remove_file(&path);
     let listener = UnixListener::bind(&path).map_err(ServeError::Io)?;
-    let line = Handshake::grpc(version, Network::Unix, path.to_string_lossy().into_owned());
-    let served = run_server(plugin, line, UnixListenerStream::new(listener)).await;
+    let line = with_cert(Handshake::grpc(
+        version,
+        Network::Unix,
+        path.to_string_lossy().into_owned(),
+    ));
+    let incoming = UnixListenerStream::new(listener);
+    let served = match mtls {
+        Some(m) => {
+            let incoming = tls::incoming(incoming, m.server);
+            run_server(plugin, line, incoming, Some(m.client)).await
+        }
+        None => run_server(plugin, line, incoming, None).await,
+    };
     let _ = std::fs::remove_file(&path);
     served
 }
@@ -297,7 +339,13 @@ async fn bind_tcp() -> std::io::Result<tokio::net::TcpListener> {
 }
 
 /// Serves on `incoming` after printing `line`, until the host shuts the plugin down.
-async fn run_server<P, I, IO, IE>(plugin: P, line: Handshake, incoming: I) -> Result<(), ServeError>
+/// `broker_tls` is set with AutoMTLS: the host's broker connections are dialled with it.
+async fn run_server<P, I, IO, IE>(
+    plugin: P,
+    line: Handshake,
+    incoming: I,
+    broker_tls: Option<Arc<rustls::ClientConfig>>,
+) -> Result<(), ServeError>
 where
     P: ProcessPlugin,
     I: Stream<Item = Result<IO, IE>> + Send + 'static,
@@ -316,6 +364,7 @@ where
         broker: broker.clone(),
         host_api_id: Arc::new(std::sync::atomic::AtomicU32::new(0)),
         client: Arc::new(OnceCell::new()),
+        tls: broker_tls,
     };
     let (keep_tx, _) = tokio::sync::broadcast::channel::<()>(1);
     let server = Server::builder()
@@ -367,6 +416,8 @@ pub struct ProcessHost {
     broker: Arc<BrokerState>,
     host_api_id: Arc<std::sync::atomic::AtomicU32>,
     client: Arc<OnceCell<HostApiClient<Channel>>>,
+    /// AutoMTLS: broker connections are TLS, trusting exactly the host's certificate.
+    tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl std::fmt::Debug for ProcessHost {
@@ -407,15 +458,30 @@ impl ProcessHost {
                         ))
                     })?;
                 let path = PathBuf::from(&info.address);
-                let channel = Endpoint::from_static("http://host.invalid")
-                    .connect_with_connector(tower::service_fn(move |_| {
-                        let path = path.clone();
-                        async move { UnixStream::connect(path).await.map(TokioIo::new) }
-                    }))
-                    .await
-                    .map_err(|e| {
-                        Error::new(format!("cannot dial the host API at {}: {e}", info.address))
-                    })?;
+                let endpoint = Endpoint::from_static("http://host.invalid");
+                let dialled = match self.tls.clone() {
+                    Some(tls) => endpoint
+                        .connect_with_connector(tower::service_fn(move |_| {
+                            let (path, tls) = (path.clone(), tls.clone());
+                            async move { tls::connect(UnixStream::connect(path).await?, tls).await }
+                        }))
+                        .await,
+                    None => {
+                        endpoint
+                            .connect_with_connector(tower::service_fn(move |_| {
+                                let path = path.clone();
+                                async move { UnixStream::connect(path).await.map(TokioIo::new) }
+                            }))
+                            .await
+                    }
+                };
+                let channel = dialled.map_err(|e| {
+                    Error::new(format!(
+                        "cannot dial the host API at {}: {}",
+                        info.address,
+                        source_chain(&e)
+                    ))
+                })?;
                 Ok(HostApiClient::new(channel))
             })
             .await
@@ -578,6 +644,17 @@ impl ProcessHost {
             None => Ok(Vec::new()),
         }
     }
+}
+
+fn source_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
 }
 
 /// Connections the host offered through the broker, by id.

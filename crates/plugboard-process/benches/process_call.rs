@@ -7,7 +7,9 @@
 //! Then the same Go go-plugin binary (examples/go/kv, built by `scripts/build-go` into
 //! `${CARGO_TARGET_DIR:-target}/go/`) launched and called by Go's go-plugin host (`kv-host
 //! -bench`) and by Plugboard (spawn-to-ready; unary `KV/Get` through a typed tonic client over
-//! the plugin's connection), with the ratios Plugboard/Go. Skipped, with a note, without Go.
+//! the plugin's connection), with the ratios Plugboard/Go, in plaintext and with go-plugin's
+//! AutoMTLS on both hosts (`kv-host -mtls`, `process.auto_mtls: true`). Skipped, with a note,
+//! without Go. `PROCESS_CALL_ONLY=go` runs only the Go side by side.
 
 use std::io::{Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -25,12 +27,17 @@ fn main() {
     if let Ok(path) = std::env::var("PINGPONG_SERVER") {
         return echo_server(Path::new(&path));
     }
-    let probe = build_probe();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
+    if std::env::var("PROCESS_CALL_ONLY").as_deref() == Ok("go") {
+        go_side_by_side(&rt, false);
+        go_side_by_side(&rt, true);
+        return;
+    }
+    let probe = build_probe();
     println!("process plugins, {CALLS} sequential tiny calls, {STARTS} starts (median / p99)");
     let floor = pingpong();
     report(
@@ -57,7 +64,8 @@ fn main() {
     } else {
         println!("(python3 missing: stdio skipped)");
     }
-    go_side_by_side(&rt);
+    go_side_by_side(&rt, false);
+    go_side_by_side(&rt, true);
 }
 
 /// `plugboard.examples.kv.GetRequest`.
@@ -108,7 +116,7 @@ where
 }
 
 /// The Go KV plugin under the Go host and under Plugboard, with the ratios Plugboard/Go.
-fn go_side_by_side(rt: &tokio::runtime::Runtime) {
+fn go_side_by_side(rt: &tokio::runtime::Runtime, auto_mtls: bool) {
     use plugboard_interop::go;
     if !go::go_installed() {
         println!(
@@ -121,17 +129,25 @@ fn go_side_by_side(rt: &tokio::runtime::Runtime) {
     let g = go::bench(
         &peers.kv_host,
         &peers.kv_plugin,
-        &go::HostOptions::default(),
+        &go::HostOptions {
+            auto_mtls,
+            ..go::HostOptions::default()
+        },
         CALLS,
         STARTS,
     )
     .unwrap_or_else(|e| panic!("{e}"));
-    let (starts, calls) = rt.block_on(measure_go_kv(&peers.kv_plugin));
+    let (starts, calls) = rt.block_on(measure_go_kv(&peers.kv_plugin, auto_mtls));
     let us = |d: Duration| d.as_secs_f64() * 1e6;
     let (s50, s99) = (us(pct(&starts, 0.5)), us(pct(&starts, 0.99)));
     let (c50, c99) = (us(pct(&calls, 0.5)), us(pct(&calls, 0.99)));
     println!();
-    println!("the same Go go-plugin binary (examples/go/kv), {CALLS} unary KV/Get, {STARTS} starts; microseconds, median / p99");
+    let mode = if auto_mtls {
+        "with AutoMTLS on both hosts"
+    } else {
+        "plaintext"
+    };
+    println!("the same Go go-plugin binary (examples/go/kv), {mode}, {CALLS} unary KV/Get, {STARTS} starts; microseconds, median / p99");
     println!(
         "{:<45} start {:>9.0} / {:>9.0}  call {:>7.1} / {:>7.1}",
         "go-plugin host (kv-host -bench)",
@@ -156,14 +172,14 @@ fn go_side_by_side(rt: &tokio::runtime::Runtime) {
 
 /// Starts the Go KV plugin `STARTS` times through Plugboard (spawn, handshake, health check:
 /// `Host::start`), then times `CALLS` unary `KV/Get` calls over its connection.
-async fn measure_go_kv(exe: &Path) -> (Vec<Duration>, Vec<Duration>) {
+async fn measure_go_kv(exe: &Path, auto_mtls: bool) -> (Vec<Duration>, Vec<Duration>) {
     let dir = tempfile::tempdir().unwrap();
     let plugin = dir.path().join("plugins/kv");
     std::fs::create_dir_all(plugin.join("bin")).unwrap();
     std::os::unix::fs::symlink(exe, plugin.join("bin/plugin")).unwrap();
     std::fs::write(
         plugin.join("plugin.yaml"),
-        "id: kv\nversion: 1.0.0\nruntime: process\nentry: bin/plugin\nprocess:\n  handshake:\n    cookie_key: PLUGBOARD_KV_PLUGIN\n    cookie_value: b7e5d3a1-kv\n    versions: [1]\n",
+        format!("id: kv\nversion: 1.0.0\nruntime: process\nentry: bin/plugin\nprocess:\n  auto_mtls: {auto_mtls}\n  handshake:\n    cookie_key: PLUGBOARD_KV_PLUGIN\n    cookie_value: b7e5d3a1-kv\n    versions: [1]\n"),
     )
     .unwrap();
     std::fs::write(

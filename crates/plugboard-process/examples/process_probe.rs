@@ -5,9 +5,13 @@
 //! `publish` (publishes the payload on `probe.events`), `sleep` (never answers in time), `exit`
 //! (the process exits 3 at once), `freeze` (the process stops itself with SIGSTOP), `fork` (starts a grandchild `sleep 300` and answers its pid),
 //! `pid` (this process's id), `tally` (a counter in memory, handed to the next version on a
-//! hot reload), `read` (the file named by the payload, or the OS error), `noise` (writes N stderr lines first). `PROBE_FAULT` in the
+//! hot reload), `read` (the file named by the payload, or the OS error), `noise` (writes N stderr lines first),
+//! `client-cert` (the `PLUGIN_CLIENT_CERT` it was given, AutoMTLS). `PROBE_FAULT` in the
 //! environment makes the process misbehave before serving: `no-handshake`, `garbage`,
-//! `exit1`, `flood`. `PROBE_TCP` makes it listen on loopback TCP instead of a Unix socket.
+//! `exit1`, `flood`; and for AutoMTLS: `no-cert` (ignores `PLUGIN_CLIENT_CERT` and serves
+//! plaintext), `not-a-cert` (prints a sixth field that is DER but no certificate),
+//! `other-cert` (serves TLS with a certificate other than the one it prints). `PROBE_TCP`
+//! makes it listen on loopback TCP instead of a Unix socket.
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -72,6 +76,9 @@ impl ProcessPlugin for Probe {
                 Ok(Vec::new())
             }
             "pid" => Ok(std::process::id().to_string().into_bytes()),
+            "client-cert" => Ok(std::env::var("PLUGIN_CLIENT_CERT")
+                .unwrap_or_default()
+                .into_bytes()),
             "tally" => Ok((self.tally.fetch_add(1, Ordering::SeqCst) + 1)
                 .to_string()
                 .into_bytes()),
@@ -138,6 +145,24 @@ fn main() {
                 }
             });
         }
+        Ok("no-cert") => {
+            // Edition 2021: removing a variable is safe; no other thread runs yet.
+            std::env::remove_var("PLUGIN_CLIENT_CERT");
+        }
+        Ok("not-a-cert") => {
+            // One DER SEQUENCE of 60 zero bytes: base64 of DER, but no certificate.
+            let mut der = vec![0x30, 60];
+            der.extend([0u8; 60]);
+            let mut line = plugboard_protocol::handshake::Handshake::grpc(
+                1,
+                plugboard_protocol::handshake::Network::Unix,
+                "/tmp/nowhere.sock",
+            );
+            line.server_cert = Some(der);
+            println!("{line}");
+            std::thread::sleep(std::time::Duration::from_secs(600));
+        }
+        Ok("other-cert") => other_cert(),
         _ => {}
     }
     if std::env::var("PROBE_TCP").is_ok() {
@@ -150,4 +175,36 @@ fn main() {
         );
     }
     serve(Probe::default());
+}
+
+/// Prints one certificate in the handshake line and serves TLS with another, as a process
+/// between the host and the real plugin would: the host must refuse the connection.
+fn other_cert() -> ! {
+    use plugboard_protocol::handshake::{Handshake, Network};
+    use plugboard_protocol::mtls::{Identity, PinnedCert};
+    let host = std::env::var("PLUGIN_CLIENT_CERT").expect("AutoMTLS is on");
+    let host = PinnedCert::from_pem(&host).expect("the host's certificate");
+    let announced = Identity::generate().expect("a certificate");
+    let served = Identity::generate().expect("a certificate");
+    let config = served.server_config(host).expect("a TLS configuration");
+    let dir = std::env::var("PLUGIN_UNIX_SOCKET_DIR").unwrap_or_else(|_| "/tmp".to_owned());
+    let path = std::path::Path::new(&dir).join(format!("other-{}.sock", std::process::id()));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    runtime.block_on(async move {
+        let listener = tokio::net::UnixListener::bind(&path).expect("a socket");
+        let mut line = Handshake::grpc(1, Network::Unix, path.to_string_lossy().into_owned());
+        line.server_cert = Some(announced.cert_der().to_vec());
+        println!("{line}");
+        let acceptor = tokio_rustls::TlsAcceptor::from(config);
+        loop {
+            if let Ok((stream, _)) = listener.accept().await {
+                if let Err(e) = acceptor.accept(stream).await {
+                    eprintln!("[INFO] other-cert: the host refused the connection: {e}");
+                }
+            }
+        }
+    })
 }

@@ -95,6 +95,38 @@ pub enum ProcessError {
         /// The plugin's last stderr lines, rendered.
         stderr: String,
     },
+    /// `process.auto_mtls` is on, but the plugin's handshake line has no server certificate.
+    #[error("plugin {plugin}: process.auto_mtls is on, but its handshake line has no server certificate (the sixth field is empty): {line}; the plugin does not do go-plugin's AutoMTLS (read PLUGIN_CLIENT_CERT, serve TLS, print its certificate): build it with go-plugin or plugboard-pdk, or set `process.auto_mtls: false` in its plugin.yaml{stderr}")]
+    MissingServerCert {
+        /// The plugin.
+        plugin: String,
+        /// The handshake line, quoted.
+        line: String,
+        /// The plugin's last stderr lines, rendered.
+        stderr: String,
+    },
+    /// The certificate in the plugin's handshake line cannot be used.
+    #[error("plugin {plugin}: the server certificate in its handshake line (sixth field) cannot be used: {reason}; the line was {line}; the plugin's output may have been cut or mixed with other output{stderr}")]
+    ServerCert {
+        /// The plugin.
+        plugin: String,
+        /// What is wrong with it.
+        reason: String,
+        /// The handshake line, quoted (cut in the middle when long).
+        line: String,
+        /// The plugin's last stderr lines, rendered.
+        stderr: String,
+    },
+    /// AutoMTLS failed: a certificate could not be made, or the TLS handshake failed.
+    #[error("plugin {plugin}: {message}{stderr}")]
+    Tls {
+        /// The plugin.
+        plugin: String,
+        /// What failed, and what to do.
+        message: String,
+        /// The plugin's last stderr lines, rendered.
+        stderr: String,
+    },
     /// A reattach configuration is unusable.
     #[error("plugin {plugin}: reattach configuration: {source}")]
     Reattach {

@@ -36,6 +36,17 @@
 //! Stopping asks `GRPCController.Shutdown`, then sends SIGTERM, then SIGKILL, to the whole
 //! process group, so children the plugin forked go too.
 //!
+//! # AutoMTLS
+//! With `process.auto_mtls: true`, go-plugin's AutoMTLS: every start makes a fresh key and
+//! certificate (ECDSA P-256, `localhost`) for the host and passes the certificate in
+//! `PLUGIN_CLIENT_CERT`; the plugin prints its own in the handshake line. The host dials with
+//! TLS trusting exactly that certificate (go-plugin's P-521 ones included) and presenting its
+//! own, and serves the host API on the broker behind the same pair. A plugin that prints no
+//! certificate, prints one that cannot be used, or serves another than it printed is refused
+//! with an error that names it ([`ProcessError::MissingServerCert`],
+//! [`ProcessError::ServerCert`], [`ProcessError::Tls`]). A reattached plugin is reached
+//! without TLS (go-plugin's reattach configuration carries no certificate), with a warning.
+//!
 //! # The `stdio` protocol
 //! JSON messages on stdin and stdout (`docs/protocol.md`), for scripts with no gRPC library.
 //!
@@ -209,8 +220,8 @@ impl Runtime for ProcessRuntime {
         RuntimeKind::Process
     }
 
-    /// Checks that the entry exists and is executable, and that the `process:` section asks
-    /// for nothing this runtime cannot do.
+    /// Checks that the entry exists and is executable, and that `auto_mtls` is asked only of
+    /// a gRPC plugin.
     fn check(&self, descriptor: &Descriptor) -> Result<(), RuntimeError> {
         use std::os::unix::fs::PermissionsExt;
         let id = descriptor.id().to_string();
@@ -235,10 +246,10 @@ impl Runtime for ProcessRuntime {
             }
             .into());
         }
-        if settings.auto_mtls {
+        if settings.auto_mtls && settings.protocol == ProcessProtocol::Stdio {
             return Err(ProcessError::Manifest {
                 plugin: id,
-                message: "process.auto_mtls is not supported by this build yet; set it to false (the Unix socket in a private 0700 directory is the default protection)".to_owned(),
+                message: "process.auto_mtls is go-plugin's AutoMTLS, for `protocol: grpc`; a stdio plugin talks over its own pipes, which need no TLS: remove `auto_mtls`".to_owned(),
             }
             .into());
         }

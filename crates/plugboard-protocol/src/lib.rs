@@ -14,6 +14,8 @@
 //! - [`frame`]: Plugboard's own stdio transport, for plugins that would rather not link a
 //!   gRPC stack: JSON messages over stdin and stdout, newline-delimited or length-prefixed,
 //!   simple enough that a twenty-line script is a plugin.
+//! - [`mtls`] (feature `mtls`): go-plugin's AutoMTLS, the per-launch certificates and the
+//!   TLS configurations that trust exactly the peer's certificate (P-521 included).
 //!
 //! ```
 //! use plugboard_protocol::frame::{FrameDecoder, FrameKind, StdioMessage, DEFAULT_MAX_FRAME_LEN};
@@ -46,6 +48,8 @@ mod quote;
 pub mod frame;
 pub mod grpc;
 pub mod handshake;
+#[cfg(feature = "mtls")]
+pub mod mtls;
 
 #[cfg(test)]
 mod spec_tests;

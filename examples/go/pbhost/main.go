@@ -8,10 +8,11 @@
 //
 // It starts the plugin, dispenses it, checks grpc.health.v1, offers the host API, calls Boot
 // (with -id and -config) and Start, delivers each -event, makes each -call in order, asks the
-// plugin's Health, calls Stop, and kills the client (GRPCController.Shutdown first). Then it
+// plugin's Health, calls Stop, and kills the client (GRPCController.Shutdown first). With
+// -mtls it uses go-plugin's AutoMTLS (the connection and the broker's are TLS). Then it
 // prints one JSON line with what happened, payloads as text:
 //
-//	{"protocol_version":1,"grpc_health":"SERVING","host_api_broker_id":1,
+//	{"protocol_version":1,"auto_mtls":false,"grpc_health":"SERVING","host_api_broker_id":1,
 //	 "calls":[{"method":"echo","payload":"hi","ok":true,"result":"hi"},
 //	          {"method":"nope","payload":"","ok":false,"code":"UNKNOWN_METHOD","error":"..."}],
 //	 "health":{"status":"HEALTHY","message":"..."},
@@ -69,6 +70,7 @@ type options struct {
 	version                uint
 	id, config             string
 	noHostAPI, verbose     bool
+	autoMTLS               bool
 	calls, events          pairs
 	timeout                time.Duration
 	plugin                 string
@@ -83,6 +85,7 @@ func main() {
 	flag.StringVar(&o.id, "id", "go-hosted", "the plugin id sent in Boot")
 	flag.StringVar(&o.config, "config", "{}", "the configuration sent in Boot, and served by the host API's Config (JSON)")
 	flag.BoolVar(&o.noHostAPI, "no-host-api", false, "offer no host API (Boot gets broker id 0)")
+	flag.BoolVar(&o.autoMTLS, "mtls", false, "use go-plugin's AutoMTLS")
 	flag.Var(&o.calls, "call", "METHOD[=PAYLOAD]: a call to make after Start (repeatable, in order)")
 	flag.Var(&o.events, "event", "TOPIC[=PAYLOAD]: an event to deliver with OnEvent before the calls (repeatable)")
 	flag.DurationVar(&o.timeout, "timeout", 20*time.Second, "the deadline of each gRPC call")
@@ -122,6 +125,7 @@ type healthReport struct {
 
 type report struct {
 	ProtocolVersion int           `json:"protocol_version"`
+	AutoMTLS        bool          `json:"auto_mtls"`
 	GRPCHealth      string        `json:"grpc_health"`
 	HostAPIBrokerID uint32        `json:"host_api_broker_id"`
 	Calls           []callReport  `json:"calls"`
@@ -146,6 +150,7 @@ func run(o options) (*report, error) {
 		Plugins:          plugboard.PluginSet(nil),
 		Cmd:              cmd,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
+		AutoMTLS:         o.autoMTLS,
 		Logger:           logger,
 		StartTimeout:     30 * time.Second,
 	})
@@ -162,7 +167,7 @@ func run(o options) (*report, error) {
 	if !ok {
 		return nil, fmt.Errorf("%s dispensed a %T, not a *plugboard.Client", o.plugin, raw)
 	}
-	r := &report{ProtocolVersion: client.NegotiatedVersion(), GRPCHealth: "SERVING", Calls: []callReport{}}
+	r := &report{ProtocolVersion: client.NegotiatedVersion(), AutoMTLS: o.autoMTLS, GRPCHealth: "SERVING", Calls: []callReport{}}
 	// go-plugin's health check: service "plugin" over the connection.
 	if err := rpc.Ping(); err != nil {
 		return nil, fmt.Errorf("health check of %s: %w", o.plugin, err)

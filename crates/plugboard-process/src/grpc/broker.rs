@@ -43,6 +43,7 @@ impl Broker {
         host: &HostApi,
         channel: Channel,
         dir: Option<PathBuf>,
+        tls: Option<Arc<rustls::ServerConfig>>,
     ) -> Result<Broker, String> {
         let (own_dir, dir) = match dir {
             Some(d) => (None, d),
@@ -59,13 +60,29 @@ impl Broker {
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let service = HostApiServer::new(HostService { host: host.clone() });
         let log_host = host.clone();
+        let tls_host = host.clone();
         tokio::spawn(async move {
-            let served = Server::builder()
-                .add_service(service)
-                .serve_with_incoming_shutdown(UnixListenerStream::new(listener), async {
-                    let _ = stop_rx.await;
-                })
-                .await;
+            let stop = async {
+                let _ = stop_rx.await;
+            };
+            // With AutoMTLS the plugin dials the host API with TLS too, as go-plugin's
+            // brokers do: the host's certificate, the plugin's required.
+            let router = Server::builder().add_service(service);
+            let served = match tls {
+                Some(config) => {
+                    router
+                        .serve_with_incoming_shutdown(
+                            super::tls::incoming(listener, config, tls_host),
+                            stop,
+                        )
+                        .await
+                }
+                None => {
+                    router
+                        .serve_with_incoming_shutdown(UnixListenerStream::new(listener), stop)
+                        .await
+                }
+            };
             if let Err(e) = served {
                 log_host.log(
                     LogLevel::Warning,

@@ -4,6 +4,7 @@
 
 mod broker;
 mod host_service;
+mod tls;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -25,6 +26,7 @@ use plugboard_protocol::grpc::HEALTH_SERVICE_NAME;
 use plugboard_protocol::handshake::{
     negotiate, plugin_env, Handshake, HandshakeEnv, Network, ReattachConfig,
 };
+use plugboard_protocol::mtls::Identity;
 use tokio::io::BufReader;
 use tokio::net::UnixStream;
 use tonic::transport::{Channel, Endpoint};
@@ -87,10 +89,25 @@ impl GrpcLauncher {
                 message: format!("cannot create a socket directory: {e}"),
                 stderr: String::new(),
             })?;
+        // AutoMTLS: a key and certificate of the host's for this start only; the plugin gets
+        // the certificate in PLUGIN_CLIENT_CERT and answers with its own in the handshake.
+        let identity = if s.auto_mtls {
+            Some(Identity::generate().map_err(|e| ProcessError::Tls {
+                plugin: self.id(),
+                message: e.to_string(),
+                stderr: String::new(),
+            })?)
+        } else {
+            None
+        };
         let (key, value) = s.cookie();
-        let env = HandshakeEnv::builder(key, value)
+        let mut env = HandshakeEnv::builder(key, value)
             .protocol_versions(s.versions())
-            .unix_socket_dir(socket_dir.path.to_string_lossy().into_owned())
+            .unix_socket_dir(socket_dir.path.to_string_lossy().into_owned());
+        if let Some(identity) = &identity {
+            env = env.client_cert_pem(identity.cert_pem());
+        }
+        let env = env
             .build()
             .map_err(|source| ProcessError::HandshakeConfig {
                 plugin: self.id(),
@@ -113,7 +130,10 @@ impl GrpcLauncher {
                 return Err(e);
             }
         };
-        match self.connect(child, handshake, Some(socket_dir)).await {
+        match self
+            .connect(child, handshake, Some(socket_dir), identity)
+            .await
+        {
             Ok(s) => Ok(s),
             Err((e, child)) => {
                 child.terminate(Duration::from_millis(500)).await;
@@ -125,6 +145,15 @@ impl GrpcLauncher {
     async fn reattach(&self, cfg: ReattachConfig) -> Result<GrpcSession, ProcessError> {
         let line = Handshake::grpc(cfg.protocol_version, cfg.addr.network, cfg.addr.string);
         let child = Child::reattached(cfg.pid);
+        if self.settings.auto_mtls {
+            // go-plugin's reattach configuration carries no certificate: the plugin's TLS
+            // trust was bound to the host that started it. go-plugin's host dials such a
+            // plugin without TLS too.
+            self.host.log(
+                LogLevel::Warning,
+                "process.auto_mtls does not apply to a reattached plugin (a reattach configuration carries no certificate): connecting without TLS",
+            );
+        }
         self.host.log(
             LogLevel::Info,
             &format!(
@@ -134,7 +163,9 @@ impl GrpcLauncher {
                 cfg.pid
             ),
         );
-        self.connect(child, line, None).await.map_err(|(e, _)| e)
+        self.connect(child, line, None, None)
+            .await
+            .map_err(|(e, _)| e)
     }
 
     /// Reads the first stdout line under the start timeout, watching for an early exit.
@@ -220,6 +251,7 @@ impl GrpcLauncher {
         child: Child,
         handshake: Handshake,
         socket_dir: Option<SocketDir>,
+        identity: Option<Identity>,
     ) -> Result<GrpcSession, (ProcessError, Child)> {
         let fail = |message: String, child: Child| {
             let stderr = child.stderr.render();
@@ -232,15 +264,34 @@ impl GrpcLauncher {
                 child,
             )
         };
-        if self.settings.auto_mtls || handshake.server_cert.is_some() {
-            return Err(fail(
-                "the plugin serves TLS (AutoMTLS), which this build of Plugboard cannot dial yet; set `process.auto_mtls: false` in its plugin.yaml".to_owned(),
-                child,
-            ));
-        }
-        let channel = match dial(&handshake, self.settings.start_timeout).await {
+        let mtls = match tls::for_start(&self.id(), &handshake, identity.as_ref(), &child) {
+            Ok(m) => m,
+            Err(e) => return Err((e, child)),
+        };
+        let channel = match dial(
+            &handshake,
+            self.settings.start_timeout,
+            mtls.as_ref().map(|m| m.client.clone()),
+        )
+        .await
+        {
             Ok(c) => c,
-            Err(e) => return Err(fail(e, child)),
+            Err(DialError::Tls(reason)) => {
+                let stderr = child.stderr.render();
+                return Err((
+                    ProcessError::Tls {
+                        plugin: self.id(),
+                        message: format!(
+                            "the TLS handshake with its process at {} {} failed: {reason}; with process.auto_mtls the plugin must serve TLS with the certificate it printed in its handshake line and accept the host's PLUGIN_CLIENT_CERT (go-plugin's AutoMTLS)",
+                            handshake.network.as_str(),
+                            handshake.address
+                        ),
+                        stderr,
+                    },
+                    child,
+                ));
+            }
+            Err(DialError::Other(e)) => return Err(fail(e, child)),
         };
         // go-plugin's health ping: service "plugin" must be SERVING.
         let mut health = HealthClient::new(channel.clone());
@@ -290,6 +341,7 @@ impl GrpcLauncher {
             &self.host,
             channel.clone(),
             socket_dir.as_ref().map(|d| d.path.clone()),
+            mtls.as_ref().map(|m| m.server.clone()),
         )
         .await
         {
@@ -307,9 +359,14 @@ impl GrpcLauncher {
         self.host.log(
             LogLevel::Debug,
             &format!(
-                "connected over {} {} (application protocol {}, pid {})",
+                "connected over {} {}{} (application protocol {}, pid {})",
                 handshake.network.as_str(),
                 handshake.address,
+                if mtls.is_some() {
+                    " with TLS (AutoMTLS)"
+                } else {
+                    ""
+                },
                 handshake.app_version,
                 child.pid
             ),
@@ -329,16 +386,48 @@ impl GrpcLauncher {
     }
 }
 
+/// Why [`dial`] failed.
+pub(crate) enum DialError {
+    /// The TLS handshake failed (AutoMTLS): the reason.
+    Tls(String),
+    /// Anything else: the message.
+    Other(String),
+}
+
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
-/// Dials a handshake's address: a Unix socket or `host:port`.
-pub(crate) async fn dial(handshake: &Handshake, limit: Duration) -> Result<Channel, String> {
+/// Dials a handshake's address: a Unix socket or `host:port`, with TLS when `tls` is given.
+pub(crate) async fn dial(
+    handshake: &Handshake,
+    limit: Duration,
+    tls: Option<Arc<rustls::ClientConfig>>,
+) -> Result<Channel, DialError> {
     let address = handshake.address.clone();
     let connect = async {
-        match handshake.network {
-            Network::Unix => {
+        match (handshake.network, tls) {
+            (Network::Unix, Some(tls)) => {
+                let path = PathBuf::from(&address);
+                Endpoint::from_static("http://plugin.invalid")
+                    .connect_with_connector(tower::service_fn(move |_| {
+                        let (path, tls) = (path.clone(), tls.clone());
+                        async move { tls::connect(UnixStream::connect(path).await, tls).await }
+                    }))
+                    .await
+            }
+            (Network::Tcp, Some(tls)) => {
+                let addr = address.clone();
+                Endpoint::from_static("http://plugin.invalid")
+                    .connect_with_connector(tower::service_fn(move |_| {
+                        let (addr, tls) = (addr.clone(), tls.clone());
+                        async move {
+                            tls::connect(tokio::net::TcpStream::connect(addr).await, tls).await
+                        }
+                    }))
+                    .await
+            }
+            (Network::Unix, None) => {
                 let path = PathBuf::from(&address);
                 Endpoint::from_static("http://plugin.invalid")
                     .connect_with_connector(tower::service_fn(move |_| {
@@ -347,7 +436,7 @@ pub(crate) async fn dial(handshake: &Handshake, limit: Duration) -> Result<Chann
                     }))
                     .await
             }
-            Network::Tcp => {
+            (Network::Tcp, None) => {
                 Endpoint::from_shared(format!("http://{address}"))?
                     .connect()
                     .await
@@ -356,16 +445,19 @@ pub(crate) async fn dial(handshake: &Handshake, limit: Duration) -> Result<Chann
     };
     match tokio::time::timeout(limit, connect).await {
         Ok(Ok(c)) => Ok(c),
-        Ok(Err(e)) => Err(format!(
-            "cannot connect to {} {address}: {}",
-            handshake.network.as_str(),
-            source_chain(&e)
-        )),
-        Err(_) => Err(format!(
+        Ok(Err(e)) => match tls::handshake_failure(&e) {
+            Some(reason) => Err(DialError::Tls(reason)),
+            None => Err(DialError::Other(format!(
+                "cannot connect to {} {address}: {}",
+                handshake.network.as_str(),
+                source_chain(&e)
+            ))),
+        },
+        Err(_) => Err(DialError::Other(format!(
             "connecting to {} {address} did not finish within {} ms",
             handshake.network.as_str(),
             millis(limit)
-        )),
+        ))),
     }
 }
 

@@ -1,6 +1,8 @@
 //! A real go-plugin plugin written in Go (examples/go/kv, built offline from Debian's Go
 //! packages by scripts/build-go) loaded by Plugboard: health, its own KV service called with
-//! dynamic protobuf, a graceful stop through `GRPCController.Shutdown`; plain and sandboxed.
+//! dynamic protobuf, a graceful stop through `GRPCController.Shutdown`; plain and sandboxed,
+//! in plaintext and with go-plugin's AutoMTLS (`process.auto_mtls: true`: the Go plugin's
+//! ECDSA P-521 certificate, verified by Plugboard's own P-521 code).
 //! Under CI=true a missing Go toolchain fails these tests; elsewhere they skip.
 
 use std::sync::{Arc, OnceLock};
@@ -22,7 +24,7 @@ pub(crate) fn peers() -> Option<GoPeers> {
     Some(built.clone().unwrap_or_else(|e| panic!("{e}")))
 }
 
-/// The KV plugin's `process:` section (AutoMTLS is not supported by this runtime yet).
+/// The KV plugin's `process:` section, in plaintext.
 pub(crate) const KV_PROCESS: &str = "  handshake:\n    cookie_key: PLUGBOARD_KV_PLUGIN\n    cookie_value: b7e5d3a1-kv\n    versions: [1]\n";
 
 fn kv_method(name: &str) -> DynamicMethod {
@@ -30,10 +32,15 @@ fn kv_method(name: &str) -> DynamicMethod {
     DynamicMethod::find(&proto, &[], &format!("{}/{name}", go::KV_SERVICE)).unwrap()
 }
 
-async fn puts_gets_and_stops(sandboxed: bool) {
+async fn puts_gets_and_stops(sandboxed: bool, auto_mtls: bool) {
     let Some(peers) = peers() else { return };
     let f = Fixture::new();
-    f.install("go-kv", &peers.kv_plugin, KV_PROCESS, "");
+    let process = if auto_mtls {
+        format!("{KV_PROCESS}  auto_mtls: true\n")
+    } else {
+        KV_PROCESS.to_owned()
+    };
+    f.install("go-kv", &peers.kv_plugin, &process, "");
     let runtime = if sandboxed {
         ProcessRuntime::new().with_os_sandbox()
     } else {
@@ -89,14 +96,31 @@ async fn puts_gets_and_stops(sandboxed: bool) {
     );
     assert!(!log.contains("SIGKILL"), "{log}");
     assert!(!log.contains("the OS sandbox is off"), "{log}");
+    // go-plugin says on stderr that it configured AutoMTLS; the host says it dialled TLS.
+    assert_eq!(
+        log.contains("configuring server automatic mTLS"),
+        auto_mtls,
+        "{log}"
+    );
+    assert_eq!(log.contains("with TLS (AutoMTLS)"), auto_mtls, "{log}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_go_kv_plugin_is_loaded_called_and_shut_down_gracefully() {
-    puts_gets_and_stops(false).await;
+    puts_gets_and_stops(false, false).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_go_kv_plugin_works_inside_the_os_sandbox() {
-    puts_gets_and_stops(true).await;
+    puts_gets_and_stops(true, false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_go_kv_plugin_is_loaded_and_called_over_auto_mtls() {
+    puts_gets_and_stops(false, true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_go_kv_plugin_works_over_auto_mtls_inside_the_os_sandbox() {
+    puts_gets_and_stops(true, true).await;
 }

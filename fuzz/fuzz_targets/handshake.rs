@@ -2,11 +2,14 @@
 //!
 //! None may panic. A handshake that parses must format to a line that parses back to an equal
 //! handshake (the host may log or forward it), and a reattach configuration that parses must
-//! write out as JSON that parses back to an equal configuration.
+//! write out as JSON that parses back to an equal configuration. The same bytes go to the
+//! AutoMTLS certificate pinning (the handshake's certificate field as DER, and
+//! `PLUGIN_CLIENT_CERT` as PEM), whose DER reader is hand-written.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use plugboard_protocol::handshake::{negotiate, parse_log_line, Handshake, ReattachConfig};
+use plugboard_protocol::mtls::PinnedCert;
 
 fuzz_target!(|data: &[u8]| {
     // A host reads stdout and stderr as bytes and decodes them lossily, as this does.
@@ -51,4 +54,9 @@ fuzz_target!(|data: &[u8]| {
             Err(e) => panic!("a written reattach configuration does not parse back: {json}: {e}"),
         }
     }
+
+    if let Ok(pinned) = PinnedCert::new(data.to_vec()) {
+        assert_eq!(pinned.der(), data, "pinning keeps the exact bytes");
+    }
+    let _ = PinnedCert::from_pem(&text);
 });

@@ -7,6 +7,7 @@ mod faults;
 mod go;
 mod go_proto;
 mod grpc;
+mod program;
 mod python;
 mod reload;
 mod sandbox;

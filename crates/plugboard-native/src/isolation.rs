@@ -99,7 +99,7 @@ impl NativeRuntime {
     }
 
     pub(crate) fn check_isolation(&self, descriptor: &Descriptor) -> Result<(), LoadError> {
-        find_shim(self.isolation.shim.as_deref(), &descriptor.id().to_string()).map(drop)
+        find_shim(self.isolation.shim.as_deref(), descriptor.id().as_ref()).map(drop)
     }
 
     /// Checks the library (header, `integrity:`) in this process, then asks the process runtime

@@ -1,114 +1,29 @@
-//! The host table: the plugin's [`HostApi`] as C function pointers.
-//!
-//! Every callback runs its body under `catch_unwind`: a panic in the host (a bug, or a panic in
-//! a builtin plugin reached through `call`) becomes an error status and never unwinds into the
-//! plugin's frames, which may be C.
-
-use std::ffi::c_void;
-use std::mem::ManuallyDrop;
-use std::panic::{catch_unwind, AssertUnwindSafe};
+//! The host services a plugin loaded in process gets: its [`HostApi`], behind the loader's C
+//! host table.
 
 use plugboard_core::manifest::LogLevel;
 use plugboard_core::{CallError, Health, HealthReport, HostApi};
-use plugboard_native_abi::{
-    health, level, Buf, HostTable, Str, ABI_VERSION, STATUS_DENIED, STATUS_ERROR, STATUS_NOT_FOUND,
-    STATUS_OK, STATUS_PANIC,
-};
+use plugboard_native_loader::abi::{health, level};
+use plugboard_native_loader::{Failure, HostServices};
 
-/// What the table's `ctx` points at.
-struct HostContext {
-    api: HostApi,
-}
-
-/// The size of what [`leak`] leaks, for the report of retired memory.
-pub(crate) const LEAKED_BYTES: u64 = (size_of::<HostContext>() + size_of::<HostTable>()) as u64;
-
-/// A host table for `api`, leaked on purpose: the ABI promises plugins that the table stays
-/// valid for the rest of the process, so a plugin's own threads may keep using it, even after
-/// the plugin was stopped (they get errors once the host is gone, never a dangling pointer).
-pub(crate) fn leak(api: HostApi) -> &'static HostTable {
-    let ctx: &'static mut HostContext = Box::leak(Box::new(HostContext { api }));
-    Box::leak(Box::new(HostTable {
-        abi_version: ABI_VERSION,
-        ctx: std::ptr::from_mut(ctx).cast::<c_void>(),
-        log: host_log,
-        config: host_config,
-        storage_get: host_storage_get,
-        storage_put: host_storage_put,
-        storage_delete: host_storage_delete,
-        publish: host_publish,
-        report_health: host_report_health,
-        call: host_call,
-        free: host_free,
-        reserve: host_reserve,
-    }))
-}
-
-/// The context behind a table's `ctx`.
-///
-/// # Safety
-/// `ctx` must be the `ctx` of a table made by [`leak`] (which is never freed).
-unsafe fn context<'a>(ctx: *mut c_void) -> &'a HostContext {
-    // SAFETY: per this function's contract, it points at a leaked `HostContext`.
-    unsafe { &*ctx.cast::<HostContext>() }
-}
-
-/// Borrows the bytes of a [`Str`] the plugin passed.
-///
-/// # Safety
-/// `s` must describe `len` readable bytes, valid for the duration of the callback.
-unsafe fn bytes<'a>(s: Str) -> &'a [u8] {
-    if s.len == 0 || s.ptr.is_null() {
-        &[]
-    } else {
-        // SAFETY: per this function's contract.
-        unsafe { std::slice::from_raw_parts(s.ptr, s.len) }
-    }
-}
-
-/// Hands bytes to the plugin as a [`Buf`] that [`host_free`] releases.
-pub(crate) fn give(bytes: Vec<u8>) -> Buf {
-    if bytes.capacity() == 0 {
-        return Buf::EMPTY;
-    }
-    let mut v = ManuallyDrop::new(bytes);
-    Buf {
-        ptr: v.as_mut_ptr(),
-        len: v.len(),
-        cap: v.capacity(),
-    }
+/// A plugin's [`HostApi`] as [`HostServices`].
+pub(crate) struct InProcess {
+    pub(crate) api: HostApi,
 }
 
 /// The status and message the plugin sees for a failed host request.
-fn failure(e: &CallError) -> (i32, Vec<u8>) {
-    let status = match e {
-        CallError::Denied(_) => STATUS_DENIED,
-        CallError::UnknownMethod { .. } | CallError::UnknownPlugin(_) => STATUS_NOT_FOUND,
-        CallError::Crashed { message, .. } if message.contains("panic") => STATUS_PANIC,
-        _ => STATUS_ERROR,
-    };
-    (status, e.to_string().into_bytes())
-}
-
-/// Runs a request that produces bytes, writing them (or the error message) to `out`.
-fn respond(out: *mut Buf, f: impl FnOnce() -> (i32, Vec<u8>)) -> i32 {
-    let (status, bytes) = catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|p| {
-        let message = p
-            .downcast_ref::<&str>()
-            .map(|s| (*s).to_owned())
-            .or_else(|| p.downcast_ref::<String>().cloned())
-            .unwrap_or_default();
-        (
-            STATUS_PANIC,
-            format!("the host panicked serving the request: {message}").into_bytes(),
-        )
-    });
-    if out.is_null() {
-        return status;
+fn failure(e: &CallError) -> Failure {
+    let message = e.to_string();
+    match e {
+        CallError::Denied(_) => Failure::denied(message),
+        CallError::UnknownMethod { .. } | CallError::UnknownPlugin(_) => {
+            Failure::not_found(message)
+        }
+        CallError::Crashed { message: m, .. } if m.contains("panic") => {
+            Failure::new(plugboard_native_loader::abi::STATUS_PANIC, message)
+        }
+        _ => Failure::error(message),
     }
-    // SAFETY: a non-null `out` points at a `Buf` the plugin gave us to fill.
-    unsafe { out.write(give(bytes)) };
-    status
 }
 
 fn log_level(value: i32) -> LogLevel {
@@ -121,208 +36,53 @@ fn log_level(value: i32) -> LogLevel {
     }
 }
 
-unsafe extern "C" fn host_log(ctx: *mut c_void, level: i32, message: Str) {
-    let _ = catch_unwind(AssertUnwindSafe(|| {
-        // SAFETY: the plugin passes back its table's `ctx`, and a message valid for this call.
-        let (ctx, message) = unsafe { (context(ctx), bytes(message)) };
-        let level = log_level(level);
-        if ctx.api.log_enabled(level) {
-            ctx.api.log(level, &String::from_utf8_lossy(message));
+impl HostServices for InProcess {
+    fn log(&self, value: i32, message: &str) {
+        let level = log_level(value);
+        if self.api.log_enabled(level) {
+            self.api.log(level, message);
         }
-    }));
-}
+    }
 
-unsafe extern "C" fn host_config(ctx: *mut c_void, out: *mut Buf) -> i32 {
-    respond(out, || {
-        // SAFETY: the plugin passes back its table's `ctx`.
-        let ctx = unsafe { context(ctx) };
-        match serde_json::to_vec(&*ctx.api.config()) {
-            Ok(json) => (STATUS_OK, json),
-            Err(e) => (STATUS_ERROR, e.to_string().into_bytes()),
-        }
-    })
-}
+    fn config(&self) -> Result<Vec<u8>, Failure> {
+        serde_json::to_vec(&*self.api.config()).map_err(|e| Failure::error(e.to_string()))
+    }
 
-unsafe extern "C" fn host_storage_get(ctx: *mut c_void, key: Str, out: *mut Buf) -> i32 {
-    respond(out, || {
-        // SAFETY: the plugin passes back its table's `ctx`, and a key valid for this call.
-        let (ctx, key) = unsafe { (context(ctx), bytes(key)) };
-        let store = match ctx.api.storage() {
-            Ok(store) => store,
-            Err(e) => return failure(&e),
-        };
-        match store.get(key) {
-            Ok(Some(value)) => (STATUS_OK, value),
-            Ok(None) => (STATUS_NOT_FOUND, Vec::new()),
-            Err(e) => (STATUS_ERROR, e.to_string().into_bytes()),
-        }
-    })
-}
+    fn storage_get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, Failure> {
+        let store = self.api.storage().map_err(|e| failure(&e))?;
+        store.get(key).map_err(|e| Failure::error(e.to_string()))
+    }
 
-unsafe extern "C" fn host_storage_put(
-    ctx: *mut c_void,
-    key: Str,
-    value: Str,
-    out: *mut Buf,
-) -> i32 {
-    respond(out, || {
-        // SAFETY: the plugin passes back its table's `ctx`, and bytes valid for this call.
-        let (ctx, key, value) = unsafe { (context(ctx), bytes(key), bytes(value)) };
-        let store = match ctx.api.storage() {
-            Ok(store) => store,
-            Err(e) => return failure(&e),
-        };
-        match store.put(key, value) {
-            Ok(()) => (STATUS_OK, Vec::new()),
-            Err(e) => (STATUS_ERROR, e.to_string().into_bytes()),
-        }
-    })
-}
+    fn storage_put(&self, key: &[u8], value: &[u8]) -> Result<(), Failure> {
+        let store = self.api.storage().map_err(|e| failure(&e))?;
+        store
+            .put(key, value)
+            .map_err(|e| Failure::error(e.to_string()))
+    }
 
-unsafe extern "C" fn host_storage_delete(ctx: *mut c_void, key: Str, out: *mut Buf) -> i32 {
-    respond(out, || {
-        // SAFETY: the plugin passes back its table's `ctx`, and a key valid for this call.
-        let (ctx, key) = unsafe { (context(ctx), bytes(key)) };
-        let store = match ctx.api.storage() {
-            Ok(store) => store,
-            Err(e) => return failure(&e),
-        };
-        match store.delete(key) {
-            Ok(true) => (STATUS_OK, Vec::new()),
-            Ok(false) => (STATUS_NOT_FOUND, Vec::new()),
-            Err(e) => (STATUS_ERROR, e.to_string().into_bytes()),
-        }
-    })
-}
+    fn storage_delete(&self, key: &[u8]) -> Result<bool, Failure> {
+        let store = self.api.storage().map_err(|e| failure(&e))?;
+        store.delete(key).map_err(|e| Failure::error(e.to_string()))
+    }
 
-unsafe extern "C" fn host_publish(
-    ctx: *mut c_void,
-    topic: Str,
-    payload: Str,
-    out: *mut Buf,
-) -> i32 {
-    respond(out, || {
-        // SAFETY: the plugin passes back its table's `ctx`, and bytes valid for this call.
-        let (ctx, topic, payload) = unsafe { (context(ctx), bytes(topic), bytes(payload)) };
-        let Ok(topic) = std::str::from_utf8(topic) else {
-            return (STATUS_ERROR, b"the topic is not UTF-8".to_vec());
-        };
-        match ctx.api.publish(topic, payload.to_vec()) {
-            Ok(()) => (STATUS_OK, Vec::new()),
-            Err(e) => failure(&e),
-        }
-    })
-}
+    fn publish(&self, topic: &str, payload: &[u8]) -> Result<(), Failure> {
+        self.api
+            .publish(topic, payload.to_vec())
+            .map_err(|e| failure(&e))
+    }
 
-unsafe extern "C" fn host_report_health(ctx: *mut c_void, value: i32, message: Str) {
-    let _ = catch_unwind(AssertUnwindSafe(|| {
-        // SAFETY: the plugin passes back its table's `ctx`, and a message valid for this call.
-        let (ctx, message) = unsafe { (context(ctx), bytes(message)) };
+    fn report_health(&self, value: i32, message: &str) {
         let health = match value {
             health::HEALTHY => Health::Healthy,
             health::DEGRADED => Health::Degraded,
             _ => Health::Unhealthy,
         };
-        ctx.api
-            .report_health(HealthReport::new(health, String::from_utf8_lossy(message)));
-    }));
-}
+        self.api.report_health(HealthReport::new(health, message));
+    }
 
-unsafe extern "C" fn host_call(
-    ctx: *mut c_void,
-    target: Str,
-    method: Str,
-    payload: Str,
-    out: *mut Buf,
-) -> i32 {
-    respond(out, || {
-        // SAFETY: the plugin passes back its table's `ctx`, and bytes valid for this call.
-        let (ctx, target, method, payload) =
-            unsafe { (context(ctx), bytes(target), bytes(method), bytes(payload)) };
-        let (Ok(target), Ok(method)) = (std::str::from_utf8(target), std::str::from_utf8(method))
-        else {
-            return (STATUS_ERROR, b"the target or method is not UTF-8".to_vec());
-        };
-        match ctx.api.call_blocking(target, method, payload) {
-            Ok(result) => (STATUS_OK, result),
-            Err(e) => failure(&e),
-        }
-    })
-}
-
-unsafe extern "C" fn host_free(_ctx: *mut c_void, buf: Buf) {
-    if buf.ptr.is_null() || buf.cap == 0 {
-        return;
-    }
-    // SAFETY: a non-empty `Buf` the plugin gives back was made by `give` from a `Vec<u8>` with
-    // exactly this pointer, length and capacity, and is given back once.
-    drop(unsafe { Vec::from_raw_parts(buf.ptr, buf.len, buf.cap) });
-}
-
-/// Takes back a buffer the host allocated (an `out` buffer a plugin filled) as a vector,
-/// without copying it.
-///
-/// # Safety
-/// `buf` must be [`Buf::EMPTY`] or made by [`give`] or [`host_reserve`], with `len` raised by at
-/// most what was reserved, and not be used again.
-pub(crate) unsafe fn take(buf: Buf) -> Vec<u8> {
-    if buf.ptr.is_null() || buf.cap == 0 {
-        return Vec::new();
-    }
-    // A plugin that claims more than it reserved gets its claim cut to the allocation.
-    let len = buf.len.min(buf.cap);
-    // SAFETY: per this function's contract, these are the raw parts of a `Vec<u8>` of this
-    // allocator, whose first `len` bytes the plugin wrote.
-    unsafe { Vec::from_raw_parts(buf.ptr, len, buf.cap) }
-}
-
-unsafe extern "C" fn host_reserve(_ctx: *mut c_void, buf: *mut Buf, additional: usize) -> i32 {
-    if buf.is_null() {
-        return STATUS_ERROR;
-    }
-    // No `catch_unwind` here: nothing below panics. A capacity past `isize::MAX` is refused
-    // first, `try_reserve` reports an overflow as an error, and an allocation failure aborts
-    // the process rather than unwinding.
-    if additional > isize::MAX as usize {
-        return STATUS_ERROR;
-    }
-    // SAFETY: `buf` is an `out` buffer the host passed (or wrote), which the plugin gives back
-    // while it fills it; its parts are a `Vec<u8>`'s.
-    let current = unsafe { buf.read() };
-    let grown = if current.cap == 0 {
-        // The common case, a first write into an empty `out`: allocate exactly, directly.
-        Ok(Vec::with_capacity(additional))
-    } else {
-        // SAFETY: as above.
-        let mut v = unsafe { take(current) };
-        match v.try_reserve(additional) {
-            Ok(()) => Ok(v),
-            Err(_) => {
-                // `buf` still holds these parts: the plugin keeps what it wrote.
-                std::mem::forget(v);
-                Err(())
-            }
-        }
-    };
-    match grown {
-        Ok(v) => {
-            // SAFETY: `buf` is non-null and the plugin's to update.
-            unsafe { buf.write(give_keeping_capacity(v)) };
-            STATUS_OK
-        }
-        Err(()) => STATUS_ERROR,
-    }
-}
-
-/// Like [`give`], but an empty vector with room keeps its allocation.
-fn give_keeping_capacity(bytes: Vec<u8>) -> Buf {
-    let mut v = ManuallyDrop::new(bytes);
-    if v.capacity() == 0 {
-        return Buf::EMPTY;
-    }
-    Buf {
-        ptr: v.as_mut_ptr(),
-        len: v.len(),
-        cap: v.capacity(),
+    fn call(&self, target: &str, method: &str, payload: &[u8]) -> Result<Vec<u8>, Failure> {
+        self.api
+            .call_blocking(target, method, payload)
+            .map_err(|e| failure(&e))
     }
 }

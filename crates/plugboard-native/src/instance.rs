@@ -1,7 +1,5 @@
-//! A loaded native plugin, as the core drives it.
+//! A native plugin loaded in process, as the core drives it.
 
-use std::ffi::c_void;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
@@ -11,12 +9,8 @@ use plugboard_core::manifest::LogLevel;
 use plugboard_core::{
     CallError, Health, HealthReport, HostApi, PluginError, PluginInstance, Reply,
 };
-use plugboard_native_abi::{
-    Buf, HookFn, HostTable, Str, STATUS_DENIED, STATUS_NOT_FOUND, STATUS_OK, STATUS_PANIC,
-};
-
-use crate::host_table::{take, LEAKED_BYTES};
-use crate::loader::{Functions, InstancePtr, Opened};
+use plugboard_native_loader::abi::{HostTable, STATUS_DENIED, STATUS_NOT_FOUND, STATUS_PANIC};
+use plugboard_native_loader::{Failure, Library, Plugin, LEAKED_BYTES};
 
 /// What the runtime has loaded and retired, shared by its instances.
 #[derive(Debug, Default)]
@@ -32,20 +26,15 @@ pub(crate) struct Stats {
 struct TablePtr(*const HostTable);
 
 // SAFETY: the table is leaked (valid forever), never mutated, and its functions may be called
-// from any thread (`HostApi` is `Send + Sync`).
+// from any thread (its services are `Send + Sync`).
 unsafe impl Send for TablePtr {}
 // SAFETY: as for `Send`.
 unsafe impl Sync for TablePtr {}
 
 impl TablePtr {
-    fn get(self) -> *const HostTable {
-        self.0
-    }
-}
-
-impl InstancePtr {
-    fn get(self) -> *mut c_void {
-        self.0
+    fn get(self) -> &'static HostTable {
+        // SAFETY: the pointer came from a `&'static HostTable` (a leaked table).
+        unsafe { &*self.0 }
     }
 }
 
@@ -53,12 +42,10 @@ pub(crate) struct NativeInstance {
     id: String,
     host: HostApi,
     table: TablePtr,
-    functions: Functions,
-    instance: OnceLock<InstancePtr>,
+    library: Arc<Library>,
+    plugin: OnceLock<Plugin>,
     destroyed: AtomicBool,
     crash: Mutex<Option<HealthReport>>,
-    copy: PathBuf,
-    bytes: u64,
     retired: AtomicBool,
     stats: Arc<Stats>,
 }
@@ -67,61 +54,54 @@ impl NativeInstance {
     pub(crate) fn new(
         host: HostApi,
         table: &'static HostTable,
-        opened: Opened,
+        library: Library,
         stats: Arc<Stats>,
     ) -> Self {
         stats.loaded_libraries.fetch_add(1, Ordering::Relaxed);
         stats
             .loaded_bytes
-            .fetch_add(opened.bytes, Ordering::Relaxed);
+            .fetch_add(library.size(), Ordering::Relaxed);
         Self {
             id: host.id().to_string(),
             host,
             table: TablePtr(table),
-            functions: opened.functions,
-            instance: OnceLock::new(),
+            library: Arc::new(library),
+            plugin: OnceLock::new(),
             destroyed: AtomicBool::new(false),
             crash: Mutex::new(None),
-            copy: opened.copy,
-            bytes: opened.bytes,
             retired: AtomicBool::new(false),
             stats,
         }
     }
 
-    fn booted(&self) -> Result<InstancePtr, PluginError> {
-        match self.instance.get() {
+    fn booted(&self) -> Result<Plugin, PluginError> {
+        match self.plugin.get() {
             Some(p) if !self.destroyed.load(Ordering::Acquire) => Ok(*p),
             Some(_) => Err(PluginError::new("the plugin was destroyed")),
             None => Err(PluginError::new("the plugin has not booted")),
         }
     }
 
-    async fn hook(&self, name: &str, hook: Option<HookFn>) -> Result<(), PluginError> {
-        let Some(hook) = hook else {
-            return Ok(());
-        };
-        let raw = self.booted()?;
-        let (status, bytes) = tokio::task::spawn_blocking(move || {
-            let mut out = Buf::EMPTY;
-            // SAFETY: `raw` is the instance `boot` returned, not destroyed; `out` is ours.
-            let status = unsafe { hook(raw.get(), &mut out) };
-            (status, result(out))
-        })
-        .await
-        .map_err(|e| PluginError::new(format!("the {name} hook's thread failed: {e}")))?;
-        self.hook_result(name, status, bytes)
+    async fn hook(
+        &self,
+        name: &str,
+        hook: fn(&Plugin) -> Result<(), Failure>,
+    ) -> Result<(), PluginError> {
+        let plugin = self.booted()?;
+        let outcome = tokio::task::spawn_blocking(move || hook(&plugin))
+            .await
+            .map_err(|e| PluginError::new(format!("the {name} hook's thread failed: {e}")))?;
+        self.hook_result(name, outcome)
     }
 
-    fn hook_result(&self, name: &str, status: i32, bytes: Vec<u8>) -> Result<(), PluginError> {
-        if status == STATUS_OK {
+    fn hook_result(&self, name: &str, outcome: Result<(), Failure>) -> Result<(), PluginError> {
+        let Err(f) = outcome else {
             return Ok(());
+        };
+        if f.status == STATUS_PANIC {
+            self.crashed(name, &f.message);
         }
-        let message = String::from_utf8_lossy(&bytes).into_owned();
-        if status == STATUS_PANIC {
-            self.crashed(name, &message);
-        }
-        Err(PluginError::new(format!("{name} failed: {message}")))
+        Err(PluginError::new(format!("{name} failed: {}", f.message)))
     }
 
     /// Records a panic the plugin caught: the plugin is unhealthy from now on.
@@ -135,9 +115,9 @@ impl NativeInstance {
     }
 
     #[cold]
-    fn call_error(&self, status: i32, method: &str, bytes: Vec<u8>) -> CallError {
-        let message = String::from_utf8_lossy(&bytes).into_owned();
-        match status {
+    fn call_error(&self, method: &str, f: Failure) -> CallError {
+        let message = f.message;
+        match f.status {
             STATUS_NOT_FOUND => CallError::UnknownMethod {
                 plugin: self.id.clone(),
                 method: method.to_owned(),
@@ -174,24 +154,17 @@ impl NativeInstance {
         if self.retired.swap(true, Ordering::AcqRel) {
             return;
         }
-        let bytes = self.bytes + LEAKED_BYTES;
+        let bytes = self.library.size() + LEAKED_BYTES;
         self.stats.retired_libraries.fetch_add(1, Ordering::Relaxed);
         self.stats.retired_bytes.fetch_add(bytes, Ordering::Relaxed);
         self.host.log(
             LogLevel::Debug,
             &format!(
                 "retired {}: it stays mapped ({bytes} bytes) because unloading a library that may hold thread-local destructors is unsound",
-                self.copy.display()
+                self.library.copy().display()
             ),
         );
     }
-}
-
-/// The `out` buffer after a plugin function wrote to it.
-fn result(out: Buf) -> Vec<u8> {
-    // SAFETY: `out` started as `Buf::EMPTY`, and the plugin grew it only through the host's
-    // `reserve`; it is not used again.
-    unsafe { take(out) }
 }
 
 #[async_trait]
@@ -200,27 +173,20 @@ impl PluginInstance for NativeInstance {
         &self,
         config: serde_json::Value,
     ) -> Result<Option<serde_json::Value>, PluginError> {
-        if self.instance.get().is_some() {
+        if self.plugin.get().is_some() {
             return Err(PluginError::new("boot was called twice"));
         }
         let json = serde_json::to_vec(&config)
             .map_err(|e| PluginError::new(format!("cannot encode the configuration: {e}")))?;
-        let (table, functions) = (self.table, self.functions);
-        let (status, raw, bytes) = tokio::task::spawn_blocking(move || {
-            let mut raw: *mut c_void = std::ptr::null_mut();
-            let mut out = Buf::EMPTY;
-            // SAFETY: the table is leaked (valid forever); the config, the slot and `out` are
-            // valid for the call.
-            let status =
-                unsafe { (functions.boot)(table.get(), Str::new(&json), &mut raw, &mut out) };
-            (status, InstancePtr(raw), result(out))
-        })
-        .await
-        .map_err(|e| PluginError::new(format!("the boot hook's thread failed: {e}")))?;
-        if status != STATUS_OK {
-            return self.hook_result("boot", status, bytes).map(|()| None);
-        }
-        let _ = self.instance.set(raw);
+        let (table, library) = (self.table, self.library.clone());
+        let booted = tokio::task::spawn_blocking(move || library.boot(table.get(), &json))
+            .await
+            .map_err(|e| PluginError::new(format!("the boot hook's thread failed: {e}")))?;
+        let (plugin, bytes) = match booted {
+            Ok(b) => b,
+            Err(f) => return self.hook_result("boot", Err(f)).map(|()| None),
+        };
+        let _ = self.plugin.set(plugin);
         if bytes.is_empty() {
             return Ok(None);
         }
@@ -232,31 +198,23 @@ impl PluginInstance for NativeInstance {
     }
 
     async fn start(&self) -> Result<(), PluginError> {
-        self.hook("start", self.functions.start).await
+        self.hook("start", Plugin::start).await
     }
 
     async fn stop(&self) -> Result<(), PluginError> {
-        self.hook("stop", self.functions.stop).await
+        self.hook("stop", Plugin::stop).await
     }
 
     fn call<'a>(&'a self, method: &'a str, payload: &'a [u8]) -> Reply<'a> {
-        let Some(raw) = self.instance.get() else {
+        let Some(plugin) = self.plugin.get() else {
             return Reply::ready(Err(CallError::plugin(
                 &self.id,
                 "the plugin has not booted",
             )));
         };
-        let mut out = Buf::EMPTY;
-        // SAFETY: `raw` is the instance `boot` returned; the ABI lets `call` run on any thread,
-        // concurrently; `method`, `payload` and `out` are valid for the call.
-        let status = unsafe {
-            (self.functions.call)(raw.get(), Str::text(method), Str::new(payload), &mut out)
-        };
-        let bytes = result(out);
-        if status == STATUS_OK {
-            Reply::ready(Ok(bytes))
-        } else {
-            Reply::ready(Err(self.call_error(status, method, bytes)))
+        match plugin.call(method, payload) {
+            Ok(bytes) => Reply::ready(Ok(bytes)),
+            Err(f) => Reply::ready(Err(self.call_error(method, f))),
         }
     }
 
@@ -265,10 +223,13 @@ impl PluginInstance for NativeInstance {
     }
 
     async fn unload(&self) {
-        if let (Some(destroy), Ok(raw)) = (self.functions.destroy, self.booted()) {
-            self.destroyed.store(true, Ordering::Release);
-            // SAFETY: called once, after `stop`, with the instance `boot` returned.
-            let _ = tokio::task::spawn_blocking(move || unsafe { destroy(raw.get()) }).await;
+        if let Ok(plugin) = self.booted() {
+            if plugin.has_destroy() {
+                self.destroyed.store(true, Ordering::Release);
+                // SAFETY: called once, after `stop`, when the core no longer routes calls to
+                // the plugin (see the crate documentation on `destroy`).
+                let _ = tokio::task::spawn_blocking(move || unsafe { plugin.destroy() }).await;
+            }
         }
         self.retire();
     }

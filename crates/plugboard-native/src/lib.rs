@@ -29,9 +29,8 @@
 //! - **Panics across `extern "C"`.** The pdk catches every panic at every entry point and
 //!   returns it as a status with the message; the host's callbacks do the same in the other
 //!   direction. A caught panic fails the call with [`CallError::Crashed`](plugboard_core::CallError)
-//!   ("panicked: ...") and marks the plugin unhealthy. A segfault or `abort` in a plugin still
-//!   ends the host: that is what the planned `isolation: process` mode is for, which is not
-//!   available yet (a manifest asking for it is refused at `check` and load).
+//!   ("panicked: ...") and marks the plugin unhealthy. A segfault or `abort` in a plugin loaded
+//!   in process still ends the host: that is what `isolation: process` is for (below).
 //! - **Unsound `dlclose`.** A library that registered thread-local destructors (every Rust
 //!   library that touches a `thread_local!` with a destructor, and C++ `thread_local`s) leaves
 //!   glibc holding pointers into its code; unmapping it crashes the process when a thread that
@@ -47,6 +46,40 @@
 //!   processes that no longer run are removed on the next load.
 //! - **Tampering.** `integrity:` is checked on the bytes that are then copied and loaded, so
 //!   the file cannot change between the check and `dlopen`.
+//!
+//! # Isolation
+//! With the `isolation` feature, a manifest that says
+//!
+//! ```yaml
+//! native:
+//!   isolation: process
+//! ```
+//!
+//! runs the same library in `plugboard-native-shim`, a small program that opens it with the same
+//! loader (`plugboard-native-loader`: the same checks, the same errors) and serves it over the
+//! process runtime's protocol (go-plugin gRPC, with the host API through the broker). The
+//! runtime checks the library (ELF header, `integrity:`) in the host first, then asks the
+//! process runtime to run the shim for the plugin
+//! (`plugboard_process::ProcessRuntime::load_program`), so its
+//! spawn, handshake, call timeouts, restart policy (`process.restart` in the same manifest, or
+//! the default: on failure, at most 5 times a minute) and OS sandbox apply unchanged. A
+//! segfault, `abort` or `exit` in the plugin ends only the shim: the call in flight fails with
+//! [`CallError::Crashed`](plugboard_core::CallError) naming the signal or status, and the
+//! supervisor starts the shim again and replays `boot` and `start`. Calls, hooks, the host
+//! table and the state hand-off methods behave as in process; what differs:
+//! - a call costs a gRPC round trip (tens of microseconds, see BENCHMARKS.md) instead of
+//!   nanoseconds, and memory the plugin keeps is lost when its process restarts;
+//! - a caught panic fails the call with a plain error whose message says "panicked: ..." (the
+//!   process protocol has no separate panic code), and marks the plugin unhealthy as in
+//!   process;
+//! - storage keys must be UTF-8 (the process host API's keys are strings);
+//! - `destroy` runs when the host shuts the shim down after `stop`.
+//!
+//! The shim is found, in order: [`NativeRuntime::with_shim`], the `PLUGBOARD_NATIVE_SHIM`
+//! environment variable, beside the current executable, then `PATH`; when it is missing, the
+//! plugin fails with [`LoadError::ShimNotFound`], which lists where it looked and how to fix
+//! it. Without the feature, such a manifest is refused with
+//! [`LoadError::IsolationUnavailable`].
 //!
 //! # Errors
 //! A missing file, a wrong architecture (from the ELF header, before `dlopen`), a digest
@@ -65,31 +98,32 @@
 //! it. The core's lifecycle does not produce that overlap today; a host that reloads plugins
 //! must drain calls before unloading the old instance (the library itself stays mapped, so only
 //! the plugin's own state is at stake).
-// This crate is the host side of a C ABI: it opens libraries, calls through function pointers
-// and reads what plugins hand over. Each unsafe block says why it is sound.
+// This crate calls through the loader's function pointers and hands it a leaked host table.
+// Each unsafe block says why it is sound.
 #![allow(unsafe_code)]
 #![deny(missing_docs)]
 
-mod check;
-mod error;
 mod host_table;
 mod instance;
-mod loader;
+#[cfg(feature = "isolation")]
+mod isolation;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use plugboard_core::manifest::{LogLevel, RuntimeKind};
+use plugboard_core::manifest::{LogLevel, NativeIsolation, RuntimeKind};
 use plugboard_core::{Descriptor, HostApi, PluginInstance, Runtime, RuntimeError};
+use plugboard_native_loader::{leak_host_table, Copies, Library, LibrarySpec};
 
-pub use error::LoadError;
+#[cfg(feature = "isolation")]
+pub use isolation::{ENV_SHIM, SHIM_NAME};
 /// The C ABI, in Rust (`sdk/c/plugboard.h`).
-pub use plugboard_native_abi as abi;
+pub use plugboard_native_loader::abi;
+pub use plugboard_native_loader::LoadError;
 
 use instance::{NativeInstance, Stats};
-use loader::Copies;
 
 /// The runtime for `runtime: native`.
 ///
@@ -99,6 +133,8 @@ use loader::Copies;
 pub struct NativeRuntime {
     copies: Arc<Copies>,
     stats: Arc<Stats>,
+    #[cfg(feature = "isolation")]
+    isolation: isolation::Isolation,
 }
 
 /// What a [`NativeRuntime`] holds mapped, as [`NativeRuntime::memory`] reports it.
@@ -137,6 +173,8 @@ impl NativeRuntime {
         Self {
             copies: Arc::new(Copies::new(dir)),
             stats: Arc::new(Stats::default()),
+            #[cfg(feature = "isolation")]
+            isolation: isolation::Isolation::default(),
         }
     }
 
@@ -145,7 +183,8 @@ impl NativeRuntime {
         self.copies.base()
     }
 
-    /// What this runtime has loaded, and what it keeps mapped for unloaded plugins.
+    /// What this runtime has loaded in process, and what it keeps mapped for unloaded plugins.
+    /// Plugins under `isolation: process` map nothing here.
     pub fn memory(&self) -> Memory {
         let s = &self.stats;
         Memory {
@@ -157,6 +196,38 @@ impl NativeRuntime {
     }
 }
 
+/// Which library a descriptor names, and what it must be.
+fn library_spec(descriptor: &Descriptor) -> Result<LibrarySpec, LoadError> {
+    let plugin = descriptor.id().to_string();
+    let dir = descriptor.dir.as_ref().ok_or(LoadError::NoDirectory {
+        plugin: plugin.clone(),
+    })?;
+    let mut spec = LibrarySpec::new(
+        plugin,
+        descriptor.version().to_string(),
+        dir.join(&descriptor.manifest.entry),
+    );
+    spec.sha256 = descriptor
+        .manifest
+        .integrity
+        .as_ref()
+        .map(|i| i.sha256_hex().to_owned());
+    Ok(spec)
+}
+
+/// Whether the manifest asks for `native: { isolation: process }`.
+fn isolated(descriptor: &Descriptor) -> bool {
+    descriptor
+        .manifest
+        .native
+        .as_ref()
+        .is_some_and(|n| n.isolation == NativeIsolation::Process)
+}
+
+fn runtime_error(e: LoadError) -> RuntimeError {
+    RuntimeError::new(e.to_string())
+}
+
 #[async_trait]
 impl Runtime for NativeRuntime {
     fn kind(&self) -> RuntimeKind {
@@ -164,9 +235,16 @@ impl Runtime for NativeRuntime {
     }
 
     /// Checks that the entry exists, is a shared library for this machine (its ELF header)
-    /// and matches `integrity:`, and that the manifest does not ask for `isolation: process`.
+    /// and matches `integrity:`; under `isolation: process`, also that the shim program is
+    /// found.
     fn check(&self, descriptor: &Descriptor) -> Result<(), RuntimeError> {
-        check::check(descriptor).map_err(Into::into)
+        library_spec(descriptor)
+            .and_then(|spec| spec.check())
+            .map_err(runtime_error)?;
+        if isolated(descriptor) {
+            self.check_isolation(descriptor).map_err(runtime_error)?;
+        }
+        Ok(())
     }
 
     async fn load(
@@ -174,12 +252,15 @@ impl Runtime for NativeRuntime {
         descriptor: Arc<Descriptor>,
         host: HostApi,
     ) -> Result<Arc<dyn PluginInstance>, RuntimeError> {
+        if isolated(&descriptor) {
+            return self.load_isolated(descriptor, host).await;
+        }
         let copies = self.copies.clone();
         let d = descriptor.clone();
-        let opened = tokio::task::spawn_blocking(move || {
-            let entry = check::entry_path(&d)?;
-            let bytes = check::read_verified(&d, &entry)?;
-            loader::open(&d, &entry, &bytes, &copies)
+        let library = tokio::task::spawn_blocking(move || {
+            let spec = library_spec(&d)?;
+            let bytes = spec.read_verified()?;
+            Library::open(&spec, &bytes, &copies)
         })
         .await
         .map_err(|e| {
@@ -187,23 +268,43 @@ impl Runtime for NativeRuntime {
                 "plugin {}: the thread loading its library failed: {e}",
                 descriptor.id()
             ))
-        })??;
+        })?
+        .map_err(runtime_error)?;
         host.log(
             LogLevel::Debug,
             &format!(
                 "loaded {} ({} bytes) from its copy {}",
                 descriptor.manifest.entry,
-                opened.bytes,
-                opened.copy.display()
+                library.size(),
+                library.copy().display()
             ),
         );
-        let table = host_table::leak(host.clone());
+        let table = leak_host_table(Box::new(host_table::InProcess { api: host.clone() }));
         Ok(Arc::new(NativeInstance::new(
             host,
             table,
-            opened,
+            library,
             self.stats.clone(),
         )))
+    }
+}
+
+#[cfg(not(feature = "isolation"))]
+impl NativeRuntime {
+    fn check_isolation(&self, descriptor: &Descriptor) -> Result<(), LoadError> {
+        Err(LoadError::IsolationUnavailable {
+            plugin: descriptor.id().to_string(),
+        })
+    }
+
+    async fn load_isolated(
+        &self,
+        descriptor: Arc<Descriptor>,
+        _host: HostApi,
+    ) -> Result<Arc<dyn PluginInstance>, RuntimeError> {
+        Err(runtime_error(LoadError::IsolationUnavailable {
+            plugin: descriptor.id().to_string(),
+        }))
     }
 }
 

@@ -207,6 +207,12 @@ impl Error {
     pub fn message(&self) -> &str {
         &self.message
     }
+
+    /// The status the error crosses the C ABI with ([`abi::STATUS_ERROR`],
+    /// [`abi::STATUS_NOT_FOUND`] or [`abi::STATUS_DENIED`]).
+    pub fn status(&self) -> i32 {
+        self.status
+    }
 }
 
 impl fmt::Display for Error {

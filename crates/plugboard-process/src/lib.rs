@@ -178,11 +178,62 @@ impl ProcessRuntime {
     }
 }
 
+/// A program the process runtime runs for a plugin in place of its manifest's `entry:`, with
+/// [`ProcessRuntime::load_program`]: how another runtime borrows this one's supervision (the
+/// native runtime runs its isolation shim this way).
+///
+/// The program must serve go-plugin's gRPC protocol with Plugboard's default handshake
+/// ([`DEFAULT_COOKIE_KEY`], protocol version 1), as `plugboard-pdk`'s `serve` does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Program {
+    path: std::path::PathBuf,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+    read: Vec<std::path::PathBuf>,
+}
+
+impl Program {
+    /// The executable at `path`, with no arguments.
+    pub fn new(path: impl Into<std::path::PathBuf>) -> Self {
+        Self {
+            path: path.into(),
+            args: Vec::new(),
+            env: Vec::new(),
+            read: Vec::new(),
+        }
+    }
+
+    /// Adds an argument.
+    pub fn arg(mut self, arg: impl Into<String>) -> Self {
+        self.args.push(arg.into());
+        self
+    }
+
+    /// Sets an environment variable, after the manifest's `process.env`.
+    pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    /// Lets the program read `path` under the OS sandbox, beyond what the plugin's permissions
+    /// allow (a file the program needs that lives outside the plugin directory).
+    pub fn allow_read(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.read.push(path.into());
+        self
+    }
+
+    /// The executable.
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+}
+
 /// Prepares the OS sandbox for one plugin from its effective permissions.
 fn prepare_os_sandbox(
     descriptor: &Descriptor,
     host: &HostApi,
     entry: &std::path::Path,
+    read: &[std::path::PathBuf],
 ) -> Result<plugboard_sandbox::PreparedPolicy, ProcessError> {
     let fail = |message: String| ProcessError::Sandbox {
         plugin: descriptor.id().to_string(),
@@ -199,6 +250,9 @@ fn prepare_os_sandbox(
         if !real.starts_with(&dir) {
             policy = policy.allow_exec(real);
         }
+    }
+    for path in read {
+        policy = policy.allow_read(path.clone());
     }
     let prepared = policy.prepare().map_err(|e| fail(e.to_string()))?;
     for warning in prepared.warnings() {
@@ -223,29 +277,17 @@ impl Runtime for ProcessRuntime {
     /// Checks that the entry exists and is executable, and that `auto_mtls` is asked only of
     /// a gRPC plugin.
     fn check(&self, descriptor: &Descriptor) -> Result<(), RuntimeError> {
-        use std::os::unix::fs::PermissionsExt;
         let id = descriptor.id().to_string();
         if self.reattach.lock().contains_key(&id) {
             return Ok(());
         }
         let settings = Settings::of(descriptor)?;
-        let meta = std::fs::metadata(&settings.entry).map_err(|e| ProcessError::Manifest {
-            plugin: id.clone(),
-            message: format!(
-                "its entry {} cannot be read: {e}; check `entry:` in its plugin.yaml",
-                settings.entry.display()
-            ),
-        })?;
-        if !meta.is_file() || meta.permissions().mode() & 0o111 == 0 {
-            return Err(ProcessError::Manifest {
-                plugin: id,
-                message: format!(
-                    "its entry {} is not an executable file; run `chmod +x` on it (a script needs a `#!` line)",
-                    settings.entry.display()
-                ),
-            }
-            .into());
-        }
+        check_executable(
+            &id,
+            &settings.entry,
+            "its entry",
+            "check `entry:` in its plugin.yaml",
+        )?;
         if settings.auto_mtls && settings.protocol == ProcessProtocol::Stdio {
             return Err(ProcessError::Manifest {
                 plugin: id,
@@ -266,7 +308,84 @@ impl Runtime for ProcessRuntime {
         if reattach.is_none() {
             self.check(&descriptor)?;
         }
+        let settings = Settings::of(&descriptor)?;
+        self.launch(descriptor, host, settings, reattach, &[]).await
+    }
+}
+
+/// Refuses `path` unless it is an executable file.
+fn check_executable(
+    plugin: &str,
+    path: &std::path::Path,
+    what: &str,
+    fix: &str,
+) -> Result<(), ProcessError> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(path).map_err(|e| ProcessError::Manifest {
+        plugin: plugin.to_owned(),
+        message: format!("{what} {} cannot be read: {e}; {fix}", path.display()),
+    })?;
+    if !meta.is_file() || meta.permissions().mode() & 0o111 == 0 {
+        return Err(ProcessError::Manifest {
+            plugin: plugin.to_owned(),
+            message: format!(
+                "{what} {} is not an executable file; run `chmod +x` on it (a script needs a `#!` line)",
+                path.display()
+            ),
+        });
+    }
+    Ok(())
+}
+
+impl ProcessRuntime {
+    /// Runs `program` for `descriptor`'s plugin instead of its manifest's `entry:`, under this
+    /// runtime's supervision: the same spawn, handshake, health check, host API over the
+    /// broker, call timeouts, restart policy (the manifest's `process.restart`, or the
+    /// default) and OS sandbox (the plugin's permissions, plus what the program
+    /// [`allows`](Program::allow_read)) as a `runtime: process` plugin.
+    ///
+    /// From the manifest's `process:` section, the restart policy, `start_timeout`,
+    /// `call_timeout`, `env` and `sandbox` apply; `entry`, `args`, `protocol`, `handshake` and
+    /// `auto_mtls` do not (the program is spoken to with go-plugin's gRPC protocol and
+    /// Plugboard's default handshake). Reattach configurations are not consulted.
+    ///
+    /// # Errors
+    /// When the program is not an executable file, the sandbox cannot be prepared, or the
+    /// first start fails (the error quotes what the program printed).
+    pub async fn load_program(
+        &self,
+        descriptor: Arc<Descriptor>,
+        host: HostApi,
+        program: Program,
+    ) -> Result<Arc<dyn PluginInstance>, RuntimeError> {
+        let id = descriptor.id().to_string();
+        check_executable(
+            &id,
+            &program.path,
+            "the program",
+            "check the path the runtime was given",
+        )?;
         let mut settings = Settings::of(&descriptor)?;
+        settings.entry = program.path;
+        settings.args = program.args;
+        settings.env.extend(program.env);
+        settings.protocol = ProcessProtocol::Grpc;
+        settings.handshake = None;
+        settings.auto_mtls = false;
+        self.launch(descriptor, host, settings, None, &program.read)
+            .await
+    }
+
+    /// Starts a plugin's first process with `settings` (or reattaches) and supervises it.
+    async fn launch(
+        &self,
+        descriptor: Arc<Descriptor>,
+        host: HostApi,
+        mut settings: Settings,
+        reattach: Option<ReattachConfig>,
+        read: &[std::path::PathBuf],
+    ) -> Result<Arc<dyn PluginInstance>, RuntimeError> {
+        let id = descriptor.id().to_string();
         let sandbox_off = descriptor
             .manifest
             .process
@@ -285,7 +404,12 @@ impl Runtime for ProcessRuntime {
                     })?;
             }
             None if self.os_sandbox && reattach.is_none() => {
-                settings.sandbox = Some(prepare_os_sandbox(&descriptor, &host, &settings.entry)?);
+                settings.sandbox = Some(prepare_os_sandbox(
+                    &descriptor,
+                    &host,
+                    &settings.entry,
+                    read,
+                )?);
             }
             None => {}
         }

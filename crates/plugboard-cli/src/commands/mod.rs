@@ -81,10 +81,14 @@ pub(crate) fn build_host(config: &Path, register: Register) -> Result<Host, Fail
 /// Registers the runtimes the `plugboard` command includes beyond the builtin one: native
 /// plugins (`runtime: native`), whose library copies go to the temporary directory;
 /// WebAssembly plugins (`runtime: wasm`), whose compiled modules are cached under the host's
-/// state directory; process plugins (`runtime: process`).
+/// state directory; process plugins (`runtime: process`). Native plugins under
+/// `isolation: process` run in `plugboard-native-shim` (beside this executable, on `PATH`, or
+/// named by `PLUGBOARD_NATIVE_SHIM`) under the same process runtime, with its OS sandbox.
 pub(crate) fn with_runtimes(builder: plugboard::HostBuilder) -> plugboard::HostBuilder {
+    let native =
+        plugboard::native::NativeRuntime::new().with_process_runtime(process_runtime().clone());
     let builder = builder
-        .runtime(std::sync::Arc::new(plugboard::native::NativeRuntime::new()))
+        .runtime(std::sync::Arc::new(native))
         .runtime(std::sync::Arc::new(process_runtime().clone()));
     match plugboard::wasm::WasmRuntime::new() {
         Ok(wasm) => builder.runtime(std::sync::Arc::new(wasm)),

@@ -14,6 +14,7 @@ mod hot_reload;
 mod info;
 mod lifecycle;
 mod logs;
+mod native;
 mod process;
 mod registry;
 mod resolution;

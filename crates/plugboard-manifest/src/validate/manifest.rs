@@ -361,8 +361,14 @@ fn check_runtime_sections(m: &Manifest, r: &mut Report<'_>) {
         ("process", RuntimeKind::Process, m.process.is_some()),
         ("native", RuntimeKind::Native, m.native.is_some()),
     ];
+    // A native plugin under `isolation: process` runs in a supervised process: its `process:`
+    // section sets the restart policy, timeouts, sandbox and environment of that process.
+    let isolated = m.runtime == RuntimeKind::Native
+        && m.native
+            .as_ref()
+            .is_some_and(|n| n.isolation == crate::NativeIsolation::Process);
     for (section, kind, is_present) in present {
-        if is_present && m.runtime != kind {
+        if is_present && m.runtime != kind && !(isolated && section == "process") {
             r.value(
                 section,
                 format!(

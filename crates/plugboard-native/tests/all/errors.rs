@@ -28,7 +28,7 @@ async fn failure(f: &Fixture, id: &str) -> String {
     reason
 }
 
-fn descriptor(f: &Fixture, id: &str) -> Descriptor {
+pub(crate) fn descriptor(f: &Fixture, id: &str) -> Descriptor {
     let dir = f.plugin_dir(id);
     let manifest = plugboard_core::load_manifest(&dir.join("plugin.yaml")).unwrap();
     let mut d = Descriptor::in_code(manifest);
@@ -182,21 +182,4 @@ async fn a_descriptor_that_disagrees_with_the_manifest_is_refused() {
         reason.contains("describes itself as variant 2.0.0, but plugin.yaml says variant 1.0.0"),
         "{reason}"
     );
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn process_isolation_is_refused_until_the_process_runtime_exists() {
-    let f = Fixture::new();
-    let lib = variant(f.dir.path(), "v.so", &[]);
-    f.native("variant", "1.0.0", &lib, "native:\n  isolation: process\n");
-    let e = NativeRuntime::new()
-        .check(&descriptor(&f, "variant"))
-        .unwrap_err()
-        .to_string();
-    assert!(
-        e.contains("isolation: process") && e.contains("not available yet"),
-        "{e}"
-    );
-    let reason = failure(&f, "variant").await;
-    assert!(reason.contains("not available yet"), "{reason}");
 }

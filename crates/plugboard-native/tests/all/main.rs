@@ -7,6 +7,7 @@ mod support;
 mod conformance;
 mod errors;
 mod host_api;
+mod isolation;
 mod layout;
 mod load;
 mod panics;

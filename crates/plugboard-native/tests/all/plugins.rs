@@ -78,3 +78,54 @@ pub(crate) fn variant(dir: &Path, name: &str, flags: &[&str]) -> PathBuf {
     );
     out
 }
+
+/// The isolation shim (`plugboard-native-shim`), built from source with cargo into the test
+/// plugins' target directory, as the Rust plugins are.
+pub(crate) fn shim(release: bool) -> PathBuf {
+    static DEBUG: OnceLock<PathBuf> = OnceLock::new();
+    static RELEASE: OnceLock<PathBuf> = OnceLock::new();
+    let cell = if release { &RELEASE } else { &DEBUG };
+    cell.get_or_init(|| {
+        let target = plugin_target_dir();
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+        let mut cmd = Command::new(cargo);
+        cmd.current_dir(workspace())
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "plugboard-native-shim",
+                "--target-dir",
+            ])
+            .arg(&target);
+        if release {
+            cmd.arg("--release");
+        }
+        let status = cmd.status().expect("cargo runs");
+        assert!(status.success(), "building plugboard-native-shim failed");
+        target
+            .join(if release { "release" } else { "debug" })
+            .join("plugboard-native-shim")
+    })
+    .clone()
+}
+
+/// The process runtime's own probe plugin (`crates/plugboard-process/examples/process_probe.rs`,
+/// served by `plugboard-pdk`), for the benchmark that compares it with an isolated native call.
+pub(crate) fn process_probe(release: bool) -> PathBuf {
+    let target = plugin_target_dir();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(workspace())
+        .args(["build", "--quiet", "-p", "plugboard-process"])
+        .args(["--example", "process_probe", "--target-dir"])
+        .arg(&target);
+    if release {
+        cmd.arg("--release");
+    }
+    let status = cmd.status().expect("cargo runs");
+    assert!(status.success(), "building the process probe failed");
+    target
+        .join(if release { "release" } else { "debug" })
+        .join("examples/process_probe")
+}

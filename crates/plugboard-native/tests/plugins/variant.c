@@ -4,10 +4,15 @@
  *   -DPB_ABI=99                                    a wrong ABI version
  *   -DPB_NO_EXPORT                                 no `plugboard_plugin` symbol
  *   -DPB_NEEDS_DEP                                 link against libpbdep.so (pbdep_value)
- * Methods: `version` returns PB_VERSION, `echo` returns its payload, anything else is
- * NOT_FOUND.
+ * Methods: `version` returns PB_VERSION, `echo` returns its payload, `pid` the process id
+ * (decimal), and `segfault`, `abort` and `exit` end the process the way their names say (for
+ * `isolation: process`); anything else is NOT_FOUND.
  */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "plugboard.h"
 
@@ -49,6 +54,23 @@ static int32_t v_call(void *instance, PlugboardStr method, PlugboardStr payload,
         (void)pbdep_value();
 #endif
         return plugboard_write(HOST, out, payload.ptr, payload.len);
+    }
+    if (method.len == 3 && memcmp(method.ptr, "pid", 3) == 0) {
+        char pid[32];
+        snprintf(pid, sizeof pid, "%ld", (long)getpid());
+        return plugboard_write_str(HOST, out, pid);
+    }
+    if (method.len == 8 && memcmp(method.ptr, "segfault", 8) == 0) {
+        /* A real invalid access, not a simulated signal: what a buggy plugin does. */
+        volatile int *nowhere = (volatile int *)(uintptr_t)payload.len;
+        *nowhere = 1;
+        raise(SIGSEGV);
+    }
+    if (method.len == 5 && memcmp(method.ptr, "abort", 5) == 0) {
+        abort();
+    }
+    if (method.len == 4 && memcmp(method.ptr, "exit", 4) == 0) {
+        exit(7);
     }
     return PLUGBOARD_STATUS_NOT_FOUND;
 }

@@ -8,6 +8,7 @@ mod go;
 mod go_proto;
 mod grpc;
 mod mtls;
+mod program;
 mod python;
 mod reload;
 mod sandbox;

@@ -188,6 +188,21 @@ fn the_config_schema_describes_a_mapping() {
 }
 
 #[test]
+fn an_isolated_native_plugin_may_set_its_process() {
+    let text = format!(
+        "{HEAD}runtime: native\nentry: lib.so\nnative:\n  isolation: process\nprocess:\n  restart: {{policy: always, max: 3}}\n"
+    );
+    assert!(Manifest::from_yaml_str(&text, "p").is_ok());
+    let p = one_problem(&format!(
+        "{HEAD}runtime: native\nentry: lib.so\nprocess:\n  call_timeout: 5s\n"
+    ));
+    assert_eq!(
+        p.hint.as_deref(),
+        Some("remove the `process:` section, or set `runtime: process`")
+    );
+}
+
+#[test]
 fn runtime_sections_match_the_runtime() {
     let p = one_problem(&format!(
         "{HEAD}runtime: process\nentry: bin/x\nwasm:\n  fuel: 5\n"

@@ -3,8 +3,6 @@
 
 use std::path::PathBuf;
 
-use plugboard_core::RuntimeError;
-
 /// Why the native runtime refused a plugin.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -112,18 +110,22 @@ pub enum LoadError {
         /// What is wrong.
         problem: String,
     },
-    /// `native: { isolation: process }` was asked for.
-    #[error("plugin {plugin}: `native: {{ isolation: process }}` runs the library in a shim process served by the process runtime, which is not available yet; remove `isolation: process` from plugin.yaml to run the library in the host process")]
+    /// `native: { isolation: process }` was asked for, and the shim program that runs the
+    /// library in a process of its own was not found.
+    #[error("plugin {plugin}: `native: {{ isolation: process }}` runs the library in the shim program `plugboard-native-shim`, which was not found (looked in: {searched}); build it (`cargo build -p plugboard-native-shim`) and put it beside the host's executable or on PATH, or point PLUGBOARD_NATIVE_SHIM at it; or remove `isolation: process` from plugin.yaml to run the library in the host process")]
+    ShimNotFound {
+        /// The plugin.
+        plugin: String,
+        /// Where the runtime looked, in order.
+        searched: String,
+    },
+    /// `native: { isolation: process }` was asked for, and this host was built without the
+    /// isolation support.
+    #[error("plugin {plugin}: `native: {{ isolation: process }}` needs plugboard-native's `isolation` feature, which this host was built without; rebuild the host with it, or remove `isolation: process` from plugin.yaml to run the library in the host process")]
     IsolationUnavailable {
         /// The plugin.
         plugin: String,
     },
-}
-
-impl From<LoadError> for RuntimeError {
-    fn from(e: LoadError) -> Self {
-        RuntimeError::new(e.to_string())
-    }
 }
 
 fn host_description() -> String {

@@ -13,12 +13,13 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::Mutex;
-use plugboard_core::Descriptor;
 use plugboard_native_abi::{
-    BootFn, CallFn, DestroyFn, EntryFn, HookFn, PluginDescriptor, Str, ABI_VERSION, ENTRY_SYMBOL_C,
+    BootFn, Buf, CallFn, DestroyFn, EntryFn, HookFn, HostTable, PluginDescriptor, Str, ABI_VERSION,
+    ENTRY_SYMBOL_C, STATUS_OK,
 };
 
-use crate::LoadError;
+use crate::host_table::take;
+use crate::{Failure, LibrarySpec, LoadError};
 
 /// The prefix of the per-process directories that hold library copies.
 const SESSION_PREFIX: &str = "plugboard-native-";
@@ -26,34 +27,38 @@ const SESSION_PREFIX: &str = "plugboard-native-";
 /// The functions of a loaded plugin: plain function pointers into a library that is never
 /// unloaded, so they can be copied anywhere and called from any thread.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Functions {
-    pub(crate) boot: BootFn,
-    pub(crate) start: Option<HookFn>,
-    pub(crate) stop: Option<HookFn>,
-    pub(crate) call: CallFn,
-    pub(crate) destroy: Option<DestroyFn>,
+struct Functions {
+    boot: BootFn,
+    start: Option<HookFn>,
+    stop: Option<HookFn>,
+    call: CallFn,
+    destroy: Option<DestroyFn>,
 }
 
-/// A library that was opened and validated.
+/// A library that was opened and validated, mapped for the rest of the process (it is never
+/// closed: see [`Library::open`]).
 #[derive(Debug)]
-pub(crate) struct Opened {
-    pub(crate) functions: Functions,
+pub struct Library {
+    functions: Functions,
     /// The copy that was opened.
-    pub(crate) copy: PathBuf,
+    copy: PathBuf,
     /// Its size: what stays mapped once it is retired.
-    pub(crate) bytes: u64,
+    bytes: u64,
 }
 
-/// Where the copies of this process go.
+/// Where the copies of the libraries this process loads go: a directory of its own (mode
+/// 0700) under a base directory, made on first use.
 #[derive(Debug)]
-pub(crate) struct Copies {
+pub struct Copies {
     base: PathBuf,
     session: Mutex<Option<PathBuf>>,
     next: AtomicU64,
 }
 
 impl Copies {
-    pub(crate) fn new(base: PathBuf) -> Self {
+    /// Copies under `base`; nothing is created until the first copy.
+    pub fn new(base: impl Into<PathBuf>) -> Self {
+        let base = base.into();
         Self {
             base,
             session: Mutex::new(None),
@@ -61,7 +66,8 @@ impl Copies {
         }
     }
 
-    pub(crate) fn base(&self) -> &Path {
+    /// The base directory.
+    pub fn base(&self) -> &Path {
         &self.base
     }
 
@@ -88,12 +94,12 @@ impl Copies {
         Ok(dir)
     }
 
-    /// Writes `bytes` to a new file for this load of `descriptor`'s plugin.
-    fn write(&self, descriptor: &Descriptor, bytes: &[u8]) -> Result<PathBuf, LoadError> {
+    /// Writes `bytes` to a new file for this load of `spec`'s plugin.
+    fn write(&self, spec: &LibrarySpec, bytes: &[u8]) -> Result<PathBuf, LoadError> {
         let n = self.next.fetch_add(1, Ordering::Relaxed);
-        let name = format!("{n}-{}-{}.so", descriptor.id(), descriptor.version());
+        let name = format!("{n}-{}-{}.so", spec.plugin, spec.version);
         let io = |path: PathBuf| {
-            let plugin = descriptor.id().to_string();
+            let plugin = spec.plugin.clone();
             move |source| LoadError::Io {
                 plugin,
                 action: "copy the library to",
@@ -148,23 +154,183 @@ unsafe fn descriptor_str(s: Str) -> Option<String> {
     std::str::from_utf8(bytes).ok().map(str::to_owned)
 }
 
-/// Copies `bytes` (the verified entry), opens the copy, and validates its descriptor against
-/// the manifest. The library is never closed.
-pub(crate) fn open(
-    descriptor: &Descriptor,
-    entry: &Path,
-    bytes: &[u8],
-    copies: &Copies,
-) -> Result<Opened, LoadError> {
-    use libloading::os::unix::{Library, RTLD_LOCAL, RTLD_NOW};
+impl Library {
+    /// Reads and verifies `spec`'s file ([`LibrarySpec::read_verified`]), then opens it
+    /// ([`Library::open`]).
+    ///
+    /// # Errors
+    /// Any [`LoadError`] of the two steps.
+    pub fn load(spec: &LibrarySpec, copies: &Copies) -> Result<Library, LoadError> {
+        let bytes = spec.read_verified()?;
+        Library::open(spec, &bytes, copies)
+    }
 
-    let plugin = descriptor.id().to_string();
-    let copy = copies.write(descriptor, bytes)?;
+    /// Copies `bytes` (the verified file) into `copies`, opens the copy, and validates its
+    /// descriptor against `spec`.
+    ///
+    /// The library is never closed: a library that registered thread-local destructors leaves
+    /// the C library holding pointers into its code, and unmapping it crashes the process when
+    /// a thread that used it exits. So the handle is forgotten and the mapping stays for the
+    /// rest of the process.
+    ///
+    /// # Errors
+    /// [`LoadError::Io`] (the copy), [`LoadError::Open`] (`dlopen`),
+    /// [`LoadError::MissingSymbol`], [`LoadError::AbiVersion`], [`LoadError::Mismatch`] and
+    /// [`LoadError::Descriptor`].
+    pub fn open(spec: &LibrarySpec, bytes: &[u8], copies: &Copies) -> Result<Library, LoadError> {
+        open(spec, bytes, copies)
+    }
+
+    /// The copy that was opened.
+    pub fn copy(&self) -> &Path {
+        &self.copy
+    }
+
+    /// The library's size in bytes: what stays mapped once its plugin is gone.
+    pub fn size(&self) -> u64 {
+        self.bytes
+    }
+
+    /// Runs the descriptor's `boot` with `table` and the configuration (JSON), creating the
+    /// plugin's instance. On success, also returns what `boot` wrote: an adjusted
+    /// configuration (JSON), or nothing.
+    ///
+    /// Runs plugin code; call it on a thread that may block.
+    ///
+    /// # Errors
+    /// What `boot` said, with its status ([`abi::STATUS_PANIC`](plugboard_native_abi::STATUS_PANIC)
+    /// for a panic it caught).
+    pub fn boot(
+        &self,
+        table: &'static HostTable,
+        config: &[u8],
+    ) -> Result<(Plugin, Vec<u8>), Failure> {
+        let mut raw: *mut c_void = std::ptr::null_mut();
+        let mut out = Buf::EMPTY;
+        // SAFETY: the table is leaked (valid forever); the config, the slot and `out` are valid
+        // for the call.
+        let status = unsafe { (self.functions.boot)(table, Str::new(config), &mut raw, &mut out) };
+        let bytes = result(out);
+        if status != STATUS_OK {
+            return Err(Failure::from_status(status, &bytes));
+        }
+        Ok((
+            Plugin {
+                functions: self.functions,
+                instance: InstancePtr(raw),
+            },
+            bytes,
+        ))
+    }
+}
+
+/// A booted plugin: its instance and its library's functions. Cheap to copy; every copy is the
+/// same instance. Its functions may be called from any thread, `call` concurrently (the ABI
+/// requires plugins to allow it).
+#[derive(Debug, Clone, Copy)]
+pub struct Plugin {
+    functions: Functions,
+    instance: InstancePtr,
+}
+
+impl Plugin {
+    /// Calls `method` with `payload`: the result on success.
+    ///
+    /// # Errors
+    /// The plugin's status and message: [`abi::STATUS_NOT_FOUND`](plugboard_native_abi::STATUS_NOT_FOUND)
+    /// with the known methods (comma-separated), `STATUS_DENIED`, `STATUS_PANIC` with the panic
+    /// message, or `STATUS_ERROR`.
+    pub fn call(&self, method: &str, payload: &[u8]) -> Result<Vec<u8>, Failure> {
+        let mut out = Buf::EMPTY;
+        // SAFETY: the instance is the one `boot` returned (not destroyed: `destroy`'s contract);
+        // the ABI lets `call` run on any thread, concurrently; `method`, `payload` and `out`
+        // are valid for the call.
+        let status = unsafe {
+            (self.functions.call)(
+                self.instance.0,
+                Str::text(method),
+                Str::new(payload),
+                &mut out,
+            )
+        };
+        let bytes = result(out);
+        if status == STATUS_OK {
+            Ok(bytes)
+        } else {
+            Err(Failure::from_status(status, &bytes))
+        }
+    }
+
+    /// Runs the `start` hook, if the plugin has one. Runs plugin code; call it on a thread that
+    /// may block.
+    ///
+    /// # Errors
+    /// As for [`call`](Self::call).
+    pub fn start(&self) -> Result<(), Failure> {
+        self.hook(self.functions.start)
+    }
+
+    /// Runs the `stop` hook, if the plugin has one.
+    ///
+    /// # Errors
+    /// As for [`call`](Self::call).
+    pub fn stop(&self) -> Result<(), Failure> {
+        self.hook(self.functions.stop)
+    }
+
+    fn hook(&self, hook: Option<HookFn>) -> Result<(), Failure> {
+        let Some(hook) = hook else {
+            return Ok(());
+        };
+        let mut out = Buf::EMPTY;
+        // SAFETY: the instance is the one `boot` returned, not destroyed; `out` is ours.
+        let status = unsafe { hook(self.instance.0, &mut out) };
+        let bytes = result(out);
+        if status == STATUS_OK {
+            Ok(())
+        } else {
+            Err(Failure::from_status(status, &bytes))
+        }
+    }
+
+    /// Whether the plugin has a `destroy` function.
+    pub fn has_destroy(&self) -> bool {
+        self.functions.destroy.is_some()
+    }
+
+    /// Runs `destroy`, which releases the instance.
+    ///
+    /// # Safety
+    /// No other function of this plugin (through any copy of this [`Plugin`]) may run at the
+    /// same time or afterwards: the instance is gone.
+    pub unsafe fn destroy(&self) {
+        if let Some(destroy) = self.functions.destroy {
+            // SAFETY: per this function's contract, nothing uses the instance after this.
+            unsafe { destroy(self.instance.0) }
+        }
+    }
+}
+
+/// The `out` buffer after a plugin function wrote to it.
+fn result(out: Buf) -> Vec<u8> {
+    // SAFETY: `out` started as `Buf::EMPTY`, and the plugin grew it only through the host's
+    // `reserve`; it is not used again.
+    unsafe { take(out) }
+}
+
+/// Copies `bytes` (the verified entry), opens the copy, and validates its descriptor against
+/// the spec. The library is never closed.
+fn open(spec: &LibrarySpec, bytes: &[u8], copies: &Copies) -> Result<Library, LoadError> {
+    use libloading::os::unix::{Library as DlLibrary, RTLD_LOCAL, RTLD_NOW};
+
+    let plugin = spec.plugin.clone();
+    let entry = spec.path.as_path();
+    let copy = copies.write(spec, bytes)?;
     // RTLD_NOW: an unresolved symbol fails here, with a message, instead of aborting the host
     // at the first call that needs it. RTLD_LOCAL: plugins do not see each other's symbols.
     // SAFETY: opening runs the library's initializers, which is what loading a plugin means;
     // the operator installed it, and its digest was checked against `integrity:` if given.
-    let library = unsafe { Library::open(Some(&copy), RTLD_NOW | RTLD_LOCAL) }.map_err(|e| {
+    let library = unsafe { DlLibrary::open(Some(&copy), RTLD_NOW | RTLD_LOCAL) }.map_err(|e| {
         LoadError::Open {
             plugin: plugin.clone(),
             path: entry.to_owned(),
@@ -212,7 +378,7 @@ pub(crate) fn open(
     let (Some(id), Some(version)) = (id, version) else {
         return Err(bad("its id or version is not UTF-8"));
     };
-    let expected = format!("{} {}", descriptor.id(), descriptor.version());
+    let expected = format!("{} {}", spec.plugin, spec.version);
     let found = format!("{id} {version}");
     if expected != found {
         return Err(LoadError::Mismatch {
@@ -227,7 +393,7 @@ pub(crate) fn open(
             "`boot` and `call` are required and one of them is null",
         ));
     };
-    Ok(Opened {
+    Ok(Library {
         functions: Functions {
             boot,
             start: d.start,
@@ -243,7 +409,7 @@ pub(crate) fn open(
 /// A raw pointer that may cross threads: the plugin's instance, which the ABI requires to be
 /// usable from any thread.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct InstancePtr(pub(crate) *mut c_void);
+struct InstancePtr(*mut c_void);
 
 // SAFETY: the ABI requires a plugin's instance to be usable from any thread, concurrently
 // for `call`; the host only passes the pointer back to the plugin's own functions.

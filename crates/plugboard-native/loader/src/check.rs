@@ -1,41 +1,19 @@
-//! What can be checked without running plugin code: the entry exists, matches `integrity:`,
+//! What can be checked without running plugin code: the file exists, matches `integrity:`,
 //! and is a shared library for this machine.
 
 use std::fs;
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use plugboard_core::manifest::NativeIsolation;
-use plugboard_core::Descriptor;
 use sha2::{Digest, Sha256};
 
-use crate::LoadError;
-
-/// The entry file of a native plugin, after the isolation mode was checked.
-pub(crate) fn entry_path(descriptor: &Descriptor) -> Result<PathBuf, LoadError> {
-    let plugin = descriptor.id().to_string();
-    if descriptor
-        .manifest
-        .native
-        .as_ref()
-        .is_some_and(|n| n.isolation == NativeIsolation::Process)
-    {
-        return Err(LoadError::IsolationUnavailable { plugin });
-    }
-    let dir = descriptor.dir.as_ref().ok_or(LoadError::NoDirectory {
-        plugin: plugin.clone(),
-    })?;
-    let path = dir.join(&descriptor.manifest.entry);
-    if !path.is_file() {
-        return Err(LoadError::Missing { plugin, path });
-    }
-    Ok(path)
-}
+use crate::{LibrarySpec, LoadError};
 
 /// Reads the whole entry, checks its digest and header, and returns its bytes: the bytes that
 /// were checked are the bytes that get loaded, so the file cannot change in between.
-pub(crate) fn read_verified(descriptor: &Descriptor, path: &Path) -> Result<Vec<u8>, LoadError> {
-    let plugin = descriptor.id().to_string();
+pub(crate) fn read_verified(spec: &LibrarySpec) -> Result<Vec<u8>, LoadError> {
+    let (plugin, path) = (spec.plugin.clone(), spec.path());
+    exists(spec)?;
     let bytes = fs::read(path).map_err(|source| LoadError::Io {
         plugin: plugin.clone(),
         action: "read",
@@ -43,14 +21,14 @@ pub(crate) fn read_verified(descriptor: &Descriptor, path: &Path) -> Result<Vec<
         source,
     })?;
     check_header(&plugin, path, &bytes)?;
-    check_integrity(descriptor, path, &bytes)?;
+    check_integrity(spec, &bytes)?;
     Ok(bytes)
 }
 
 /// The cheap check for `plugboard list` and `validate`: existence, the ELF header, and the digest.
-pub(crate) fn check(descriptor: &Descriptor) -> Result<(), LoadError> {
-    let path = entry_path(descriptor)?;
-    let plugin = descriptor.id().to_string();
+pub(crate) fn check(spec: &LibrarySpec) -> Result<(), LoadError> {
+    exists(spec)?;
+    let (plugin, path) = (spec.plugin.clone(), spec.path.clone());
     let io = |source| LoadError::Io {
         plugin: plugin.clone(),
         action: "read",
@@ -62,22 +40,32 @@ pub(crate) fn check(descriptor: &Descriptor) -> Result<(), LoadError> {
         .and_then(|f| f.take(64).read_to_end(&mut header))
         .map_err(io)?;
     check_header(&plugin, &path, &header)?;
-    if descriptor.manifest.integrity.is_some() {
-        read_verified(descriptor, &path)?;
+    if spec.sha256.is_some() {
+        read_verified(spec)?;
     }
     Ok(())
 }
 
-fn check_integrity(descriptor: &Descriptor, path: &Path, bytes: &[u8]) -> Result<(), LoadError> {
-    let Some(integrity) = &descriptor.manifest.integrity else {
+fn exists(spec: &LibrarySpec) -> Result<(), LoadError> {
+    if !spec.path.is_file() {
+        return Err(LoadError::Missing {
+            plugin: spec.plugin.clone(),
+            path: spec.path.clone(),
+        });
+    }
+    Ok(())
+}
+
+fn check_integrity(spec: &LibrarySpec, bytes: &[u8]) -> Result<(), LoadError> {
+    let Some(expected) = &spec.sha256 else {
         return Ok(());
     };
     let actual = hex::encode(Sha256::digest(bytes));
-    if actual != integrity.sha256_hex() {
+    if !actual.eq_ignore_ascii_case(expected) {
         return Err(LoadError::Integrity {
-            plugin: descriptor.id().to_string(),
-            path: path.to_owned(),
-            expected: integrity.sha256_hex().to_owned(),
+            plugin: spec.plugin.clone(),
+            path: spec.path.clone(),
+            expected: expected.clone(),
             actual,
         });
     }

@@ -15,8 +15,14 @@ grpc.health.v1 (service "plugin" SERVING), plugin.GRPCController, plugin.GRPCBro
 plugboard.v1.Plugin, prints the go-plugin handshake line, and returns when the host shuts the
 plugin down. The host API (log, config, storage, events, calls to other plugins) is reached
 through `host`, a `Host`, which dials the connection the host offers through the broker.
+
+With go-plugin's AutoMTLS (the host sets PLUGIN_CLIENT_CERT; Plugboard's `process.auto_mtls`),
+`serve` makes a key and self-signed certificate of its own, serves over TLS accepting exactly
+the host's certificate, prints its certificate in the handshake line, and dials the host API
+with TLS too. That needs the `cryptography` package (`pip install plugboard-plugin[mtls]`).
 """
 
+import base64
 import os
 import sys
 import threading
@@ -90,8 +96,9 @@ class Plugin:
 class Host:
     """The host API, through the connection the host offers on the broker."""
 
-    def __init__(self, broker):
+    def __init__(self, broker, credentials=None):
         self._broker = broker
+        self._credentials = credentials  # grpc.ChannelCredentials with AutoMTLS, else None
         self._stub = None
         self._lock = threading.Lock()
         self.broker_id = 0
@@ -107,7 +114,13 @@ class Host:
                 target = ("unix:" + info.address) if info.network == "unix" else info.address
                 # gRPC's default authority for a Unix socket is the escaped path, which HTTP/2
                 # servers other than gRPC's own (Plugboard's) refuse.
-                channel = grpc.insecure_channel(target, options=[("grpc.default_authority", "localhost")])
+                options = [("grpc.default_authority", "localhost")]
+                if self._credentials is None:
+                    channel = grpc.insecure_channel(target, options=options)
+                else:
+                    # AutoMTLS: the host's certificate is for localhost, whatever the address.
+                    options.append(("grpc.ssl_target_name_override", "localhost"))
+                    channel = grpc.secure_channel(target, self._credentials, options=options)
                 self._stub = host_api_pb2_grpc.HostApiStub(channel)
             return self._stub
 
@@ -143,6 +156,94 @@ class Host:
         if r.WhichOneof("outcome") == "error":
             raise PluginError(r.error.message)
         return r.payload
+
+
+class _Mtls:
+    """go-plugin's AutoMTLS, plugin side, for the host's certificate `host_pem` (bytes, from
+    PLUGIN_CLIENT_CERT): a fresh ECDSA P-256 key and a self-signed certificate for localhost,
+    valid from 30 seconds ago (clock skew) for 30 days, and the gRPC credentials made of them.
+    The host's certificate is the only root both ways, so only it is accepted."""
+
+    def __init__(self, host_pem):
+        # Imported here: plugins without AutoMTLS need no cryptography package.
+        import datetime
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+        self.host_der = _pem_to_der(host_pem)
+        key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost"),
+                          x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Plugboard")])
+        now = datetime.datetime.now(datetime.timezone.utc)
+        cert = (x509.CertificateBuilder()
+                .subject_name(name).issuer_name(name)
+                .public_key(key.public_key())
+                .serial_number(x509.random_serial_number())
+                .not_valid_before(now - datetime.timedelta(seconds=30))
+                .not_valid_after(now + datetime.timedelta(days=30))
+                .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), False)
+                .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH,
+                                                      ExtendedKeyUsageOID.CLIENT_AUTH]), False)
+                .sign(key, hashes.SHA256()))
+        cert_pem = cert.public_bytes(serialization.Encoding.PEM)
+        key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                    serialization.NoEncryption())
+        #: The certificate, DER: base64 (unpadded) in the handshake line's sixth field.
+        self.cert_der = cert.public_bytes(serialization.Encoding.DER)
+        #: Serving: present this certificate, require a client certificate from the host's root.
+        self.server = grpc.ssl_server_credentials([(key_pem, cert_pem)], root_certificates=host_pem,
+                                                  require_client_auth=True)
+        #: Dialing the host's broker connections: trust the host's certificate, present ours.
+        self.client = grpc.ssl_channel_credentials(root_certificates=host_pem, private_key=key_pem,
+                                                   certificate_chain=cert_pem)
+
+
+def _pem_to_der(pem):
+    """The DER of the first certificate of `pem` (bytes); ValueError if there is none."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    return x509.load_pem_x509_certificate(pem).public_bytes(serialization.Encoding.DER)
+
+
+class _PinClient(grpc.ServerInterceptor):
+    """Refuses every call whose TLS client certificate is not byte for byte the host's. grpcio
+    already requires one that the host's certificate (the only root) verifies; this pins it."""
+
+    _HANDLERS = {(False, False): grpc.unary_unary_rpc_method_handler,
+                 (False, True): grpc.unary_stream_rpc_method_handler,
+                 (True, False): grpc.stream_unary_rpc_method_handler,
+                 (True, True): grpc.stream_stream_rpc_method_handler}
+
+    def __init__(self, host_der):
+        self._host_der = host_der
+
+    def _check(self, context):
+        presented = context.auth_context().get("x509_pem_cert") or [b""]
+        try:
+            ok = _pem_to_der(presented[0]) == self._host_der
+        except ValueError:
+            ok = False
+        if not ok:
+            print("[WARN] a call was refused: its client certificate is not the host's (AutoMTLS)",
+                  file=sys.stderr, flush=True)
+            context.abort(grpc.StatusCode.UNAUTHENTICATED, "not the host's certificate (AutoMTLS)")
+
+    def intercept_service(self, continuation, handler_call_details):
+        handler = continuation(handler_call_details)
+        if handler is None:
+            return None
+        behavior = (handler.unary_unary or handler.unary_stream or handler.stream_unary
+                    or handler.stream_stream)
+
+        def checked(request, context):
+            self._check(context)
+            return behavior(request, context)
+
+        make = self._HANDLERS[(handler.request_streaming, handler.response_streaming)]
+        return make(checked, request_deserializer=handler.request_deserializer,
+                    response_serializer=handler.response_serializer)
 
 
 class _Broker(grpc_broker_pb2_grpc.GRPCBrokerServicer):
@@ -236,6 +337,23 @@ class _PluginService(plugin_pb2_grpc.PluginServicer):
         return plugin_pb2.HealthResponse(status=wire, message=message or "")
 
 
+def _auto_mtls():
+    """The AutoMTLS setup when the host asks for it (PLUGIN_CLIENT_CERT), else None. Exits 1
+    with the reason, which the host shows, when it cannot be done."""
+    host_pem = os.environ.get("PLUGIN_CLIENT_CERT", "")
+    if not host_pem.strip():
+        return None
+    try:
+        return _Mtls(host_pem.encode())
+    except ImportError as e:
+        reason = ("AutoMTLS needs the cryptography package (%s): pip install "
+                  "'plugboard-plugin[mtls]', or set `process.auto_mtls: false`" % e)
+    except ValueError as e:
+        reason = "PLUGIN_CLIENT_CERT cannot be used: %s" % e
+    print("[ERROR] %s" % reason, file=sys.stderr, flush=True)
+    sys.exit(1)
+
+
 def _choose_version(offered, speaks):
     common = [v for v in speaks if v in offered]
     return max(common) if common else min(speaks)
@@ -260,19 +378,27 @@ def serve(plugin, cookie_key=DEFAULT_COOKIE_KEY, cookie_value=DEFAULT_COOKIE_VAL
     if os.path.exists(path):
         os.unlink(path)
 
+    mtls = _auto_mtls()
     stopped = threading.Event()
     broker = _Broker(stopped)
-    host = Host(broker)
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=16))
+    host = Host(broker, mtls.client if mtls else None)
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=16),
+                         interceptors=[_PinClient(mtls.host_der)] if mtls else None)
     health_servicer = health.HealthServicer()
     health_servicer.set("plugin", health_pb2.HealthCheckResponse.SERVING)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     grpc_broker_pb2_grpc.add_GRPCBrokerServicer_to_server(broker, server)
     grpc_controller_pb2_grpc.add_GRPCControllerServicer_to_server(_Controller(stopped), server)
     plugin_pb2_grpc.add_PluginServicer_to_server(_PluginService(plugin, host), server)
-    server.add_insecure_port("unix:" + path)
+    if mtls:
+        server.add_secure_port("unix:" + path, mtls.server)
+        # go-plugin's RawStdEncoding: base64 without padding.
+        cert = base64.b64encode(mtls.cert_der).decode().rstrip("=")
+    else:
+        server.add_insecure_port("unix:" + path)
+        cert = ""
     server.start()
-    print("1|%d|unix|%s|grpc|" % (version, path), flush=True)
+    print("1|%d|unix|%s|grpc|%s" % (version, path, cert), flush=True)
     stopped.wait()
     server.stop(grace=0.5).wait()
     if os.path.exists(path):

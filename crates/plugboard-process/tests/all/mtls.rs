@@ -4,7 +4,7 @@
 //! the host API through the broker, the shutdown) goes over mutual TLS; a plaintext client is
 //! refused. Plugins that get it wrong are refused with an error that names them.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,20 +21,48 @@ use crate::support::{within, Fixture};
 const STORAGE: &str = "permissions:\n  storage: true\n";
 const MTLS: &str = "  auto_mtls: true\n";
 
-fn check() -> HealthCheckRequest {
+pub(crate) fn check() -> HealthCheckRequest {
     HealthCheckRequest {
         service: "plugin".to_owned(),
     }
 }
 
-/// The socket the plugin's log says the host connected to over TLS.
-fn tls_socket(log: &str) -> PathBuf {
+/// The socket the plugin's log says the host connected to over TLS: the log line is there
+/// only when the handshake line carried a certificate that the host pinned.
+pub(crate) fn tls_socket(log: &str) -> PathBuf {
     let line = log
         .lines()
         .find(|l| l.contains("with TLS (AutoMTLS)"))
         .unwrap_or_else(|| panic!("no TLS connection in the log:\n{log}"));
     let rest = &line[line.find("connected over unix ").expect("a unix socket") + 20..];
     PathBuf::from(rest.split(" with TLS").next().unwrap())
+}
+
+/// Asserts that a plaintext gRPC client of `socket` gets no answer from the plugin.
+pub(crate) async fn plaintext_is_refused(socket: &Path) {
+    let plain = async {
+        let path = socket.to_path_buf();
+        let channel = Endpoint::from_static("http://plain.invalid")
+            .connect_with_connector(tower::service_fn(move |_| {
+                let path = path.clone();
+                async move {
+                    tokio::net::UnixStream::connect(path)
+                        .await
+                        .map(TokioIo::new)
+                }
+            }))
+            .await?;
+        HealthClient::new(channel)
+            .check(check())
+            .await
+            .map_err(|s| Box::new(s) as Box<dyn std::error::Error + Send + Sync>)
+    };
+    // Refused, or never answered: either way no plaintext client gets through.
+    let answered = tokio::time::timeout(Duration::from_secs(10), plain).await;
+    assert!(
+        !matches!(answered, Ok(Ok(_))),
+        "a plaintext health check of {socket:?} was answered: {answered:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -73,30 +101,7 @@ async fn a_rust_plugin_is_called_over_mutual_tls_and_refuses_plaintext() {
     let channel = runtime.grpc_channel("tls").expect("a channel");
     let answer = HealthClient::new(channel).check(check()).await.unwrap();
     assert_eq!(answer.get_ref().status, ServingStatus::Serving as i32);
-    let socket = tls_socket(&host.read_log("tls").unwrap());
-    let plain = async {
-        let path = socket.clone();
-        let channel = Endpoint::from_static("http://plain.invalid")
-            .connect_with_connector(tower::service_fn(move |_| {
-                let path = path.clone();
-                async move {
-                    tokio::net::UnixStream::connect(path)
-                        .await
-                        .map(TokioIo::new)
-                }
-            }))
-            .await?;
-        HealthClient::new(channel)
-            .check(check())
-            .await
-            .map_err(|s| Box::new(s) as Box<dyn std::error::Error + Send + Sync>)
-    };
-    // Refused, or never answered: either way no plaintext client gets through.
-    let answered = tokio::time::timeout(Duration::from_secs(10), plain).await;
-    assert!(
-        !matches!(answered, Ok(Ok(_))),
-        "a plaintext health check of {socket:?} was answered: {answered:?}"
-    );
+    plaintext_is_refused(&tls_socket(&host.read_log("tls").unwrap())).await;
 
     within(30, host.stop()).await;
     let log = host.read_log("tls").unwrap();
